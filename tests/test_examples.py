@@ -1,4 +1,4 @@
-"""Every jupytext script in examples/ runs top to bottom (small settings), so notebooks never rot."""
+"""Every jupytext script in examples/ runs top to bottom on small settings (notebooks never rot)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"
 def test_example_runs(path: Path, tmp_path: Path) -> None:
     env = dict(os.environ, MPLBACKEND="Agg", PROBTREE_EXAMPLE_SMALL="1")
     proc = subprocess.run(
-        [sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{path.name} failed:\n{tail}"
