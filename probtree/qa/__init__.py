@@ -1,0 +1,89 @@
+"""ProbTree: probabilistic tree-of-thought question answering (Cao et al., EMNLP Findings 2023).
+
+Stage A turns a language model's HQDT output into query trees with decomposition confidences
+(`parse_hqdt`, `build_query_tree`); stage B scores each node's closed-book, open-book and
+child-aggregating candidates and chooses among them leaves-to-root, for all questions at once, in
+one jit-compiled upward pass over a `probtree.Forest` (`select`). `load_released` / `replay`
+re-run that selection on the authors' released predictions; `evaluate` scores answers with EM/F1.
+"""
+
+from probtree.qa.answers import CANDIDATE_KINDS, INVALID_SCORE, Answer, is_invalid, parse_answer
+from probtree.qa.completion import Completion, CompletionLike, span_mean_logprob
+from probtree.qa.datasets import (
+    DATASET_PLACEHOLDER,
+    Example,
+    bundled_path,
+    load_ircot,
+    load_question_decompositions,
+    load_tree_json,
+    merge_decompositions,
+    trees_from_decompositions,
+)
+from probtree.qa.decompose import (
+    Decomposition,
+    DecompositionError,
+    build_many,
+    build_query_tree,
+    parse_hqdt,
+    parse_many,
+)
+from probtree.qa.evaluate import Report, Scores, evaluate, exact_match, f1_precision_recall
+from probtree.qa.querytree import (
+    QueryNode,
+    QueryTree,
+    clean_answer,
+    find_references,
+    substitute_references,
+)
+from probtree.qa.released import ReleasedTree, Replay, load_released, replay
+from probtree.qa.select import (
+    Candidates,
+    Selection,
+    pack_candidates,
+    select,
+    select_reference,
+)
+
+__all__ = [
+    "CANDIDATE_KINDS",
+    "DATASET_PLACEHOLDER",
+    "INVALID_SCORE",
+    "Answer",
+    "Candidates",
+    "Completion",
+    "CompletionLike",
+    "Decomposition",
+    "DecompositionError",
+    "Example",
+    "QueryNode",
+    "QueryTree",
+    "ReleasedTree",
+    "Replay",
+    "Report",
+    "Scores",
+    "Selection",
+    "build_many",
+    "build_query_tree",
+    "bundled_path",
+    "clean_answer",
+    "evaluate",
+    "exact_match",
+    "f1_precision_recall",
+    "find_references",
+    "is_invalid",
+    "load_ircot",
+    "load_question_decompositions",
+    "load_released",
+    "load_tree_json",
+    "merge_decompositions",
+    "pack_candidates",
+    "parse_answer",
+    "parse_hqdt",
+    "parse_many",
+    "replay",
+    "select",
+    "select_reference",
+    "span_mean_logprob",
+    "substitute_references",
+    "trees_from_decompositions",
+]
