@@ -196,12 +196,15 @@ class Graph:
         return jax.ops.segment_sum(w * v[self.indices], self.senders, self.n_nodes)
 
     def normalized_laplacian_matvec(self, v: ArrayLike) -> jax.Array:
-        """``L_sym @ v`` with ``L_sym = I - D^{-1/2} W D^{-1/2}`` (isolated nodes: ``L = I``)."""
+        """``L_sym @ v`` with ``L_sym = D^{-1/2} (D - W) D^{-1/2}``, i.e. ``I - D^{-1/2} W
+        D^{-1/2}`` on non-isolated nodes and 0 on isolated ones (the networkx convention)."""
         v = jnp.asarray(v)
         deg = self.degree()
         inv_sqrt = jnp.where(deg > 0, 1.0 / jnp.sqrt(jnp.where(deg > 0, deg, 1.0)), 0.0)
         s = inv_sqrt.reshape(inv_sqrt.shape + (1,) * (v.ndim - 1))
-        return v - s * self.matvec(s * v)
+        d = deg.reshape(s.shape)
+        sv = s * v
+        return s * (d * sv - self.matvec(sv))
 
     def normalized_laplacian_dense(self) -> jax.Array:
         """The ``(n, n)`` normalised Laplacian as a dense matrix (small graphs, tests)."""

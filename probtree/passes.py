@@ -245,7 +245,8 @@ def downward(
         topo: a `Tree` or a `Forest`.
         x: per-node input, array or pytree with leading axis ``n_nodes``.
         combine: ``(x, parent_value) -> out`` on whole arrays; default ``x + parent_value``.
-        root_value: the parent value seen by roots (broadcast to one node's value shape).
+        root_value: the parent value seen by roots (broadcast to one node's value shape). For a
+            pytree ``x`` whose per-node value is not a scalar, give it the per-node shape.
 
     Returns:
         ``(n_nodes, ...)`` per-node results.
@@ -258,7 +259,9 @@ def downward(
     parent, depth, _, n, max_depth = _topology(topo)
     _check_leading(x, n, "x")
     combine = _add_parent if combine is None else combine
-    struct = _out_struct(lambda pv: combine(x, pv), _like(x, n))
+    rv_shape = jnp.shape(root_value)
+    guess = _like(x, n) if rv_shape == () else jax.ShapeDtypeStruct((n, *rv_shape), jnp.float32)
+    struct = _out_struct(lambda pv: combine(x, pv), guess)
     root_row = jnp.broadcast_to(jnp.asarray(root_value, struct.dtype), struct.shape[1:])
     is_root = parent < 0
     safe_parent = jnp.clip(parent, 0)
