@@ -7,7 +7,8 @@ is O(1) after construction (the hash of a node is computed once from its childre
 
 Node types: :class:`Var` (``A``, ``B1``, ``_Foo``), :class:`Anon` (``_``), :class:`Atom` (``texas``,
 ``'new mexico'``), :class:`Num` (``150000``, ``2.5``), :class:`Str` (``"text"``), :class:`Term`
-(``loc(A,B)``, ``largest(A,(...))``), :class:`Conj` (``(a,b,c)``; ``()`` is the empty tuple used by
+(``loc(A,B)``, ``largest(A,(...))``; ``river()`` is a predicate whose arguments were deleted by a
+transformation), :class:`Conj` (``(a,b,c)``; ``()`` is the empty tuple used by
 the lexicon, e.g. ``highest(A,())``), :class:`Disj` (``(a;b)``), :class:`Not` (``\\+ g``) and
 :class:`List` (``[a,b]``, used by ``parse([tokens], LF).`` records).
 
@@ -33,8 +34,8 @@ from collections.abc import Iterator
 import lark
 
 __all__ = [
-    "LF", "Var", "Anon", "Atom", "Num", "Str", "Term", "Conj", "Disj", "Not", "List",
-    "parse", "parse_records", "to_text", "variables", "MAX_DEPTH",
+    "LF", "Var", "Anon", "Atom", "Num", "Str", "Term", "Conj", "Disj", "Not", "List", "Empty",
+    "parse", "parse_records", "to_text", "variables", "walk", "MAX_DEPTH",
 ]
 
 MAX_DEPTH = 200
@@ -168,9 +169,7 @@ class Term(LF):
         if not isinstance(functor, str) or not functor:
             raise ValueError(f"Term functor: expected a non-empty str, got {functor!r}")
         args = _check_children("Term args", args)
-        if not args:
-            raise ValueError(f"Term {functor!r}: expected at least one argument")
-        return _intern(cls, (functor, args), 1 + max(a.depth for a in args))
+        return _intern(cls, (functor, args), 1 + max((a.depth for a in args), default=0))
 
     @property
     def children(self):
@@ -206,6 +205,16 @@ class List(_Seq):
     """A list ``[a,b,...]`` (only used by data records, e.g. the token list of ``parse/2``)."""
 
     __slots__ = ()
+
+
+class Empty(LF):
+    """An absent value (printed ``$empty``): the LF of a constituent that carries no meaning
+    (transformation ``null``) and a deleted predicate argument. Never produced by :func:`parse`."""
+
+    __slots__ = ()
+
+    def __new__(cls):
+        return _intern(cls, ())
 
 
 class Not(LF):
@@ -261,6 +270,11 @@ def to_text(lf: LF) -> str:
         return "[" + ",".join(to_text(a) for a in lf.items) + "]"
     if isinstance(lf, Not):
         return "\\+ " + to_text(lf.body)
+    if isinstance(lf, Empty):
+        return "$empty"
+    text = getattr(lf, "_text", None)
+    if text is not None:
+        return text()
     raise TypeError(f"to_text: expected an LF, got {type(lf).__name__}")
 
 
@@ -295,6 +309,7 @@ _GRAMMAR = r"""
         | "[" "]"                  -> empty_list
         | "[" unary ("," unary)* "]" -> list
         | name "(" unary ("," unary)* ")" -> term
+        | name "(" ")"             -> term
         | name
         | VAR                      -> var
         | NUMBER                   -> num
@@ -351,7 +366,7 @@ class _Build(lark.Transformer):
 
     def term(self, items):
         head, *args = items
-        return _guard(Term(head.name, args))
+        return _guard(Term(head.name, tuple(a for a in args if isinstance(a, LF))))
 
     def atom(self, items):
         return Atom(str(items[0]), False)
@@ -399,6 +414,7 @@ def _run(text: str, start: str, source: str):
         got = getattr(err, "token", None)
         if got is not None and getattr(got, "type", "") == "$END":
             got = " end of input"
+            line, col = text.count("\n") + 1, len(text) - text.rfind("\n")
         elif got is not None:
             got = f" {str(got)!r}"
         elif getattr(err, "char", None) is not None:
@@ -409,6 +425,8 @@ def _run(text: str, start: str, source: str):
                          f"{got or ' character'}{what}") from None
     except lark.exceptions.VisitError as err:  # raised by a transformer callback
         raise ValueError(f"{source}: {err.orig_exc}") from None
+    except ValueError as err:  # raised by a transformer callback (depth guard)
+        raise ValueError(f"{source}: {err}") from None
     except RecursionError:
         raise ValueError(f"{source}: logical form nested too deeply") from None
 
