@@ -1,0 +1,397 @@
+"""The in-process JAX backend: batched prefill and decode with a KV cache and prefix caching.
+
+A batch of requests is tokenized, sorted by length and cut into chunks of at most ``max_batch``
+rows. Each chunk runs one prefill (all prompts at once, right-padded, each row at its own
+positions) and then one jit-compiled decode step per generated token for the whole chunk. Shapes
+are bucketed to powers of two (rows, prompt tokens, cache slots), so a long batch run compiles a
+handful of programs, not one per request.
+
+**Prefix caching.** Few-shot prompts share long prefixes. The longest common token prefix of a
+chunk (when at least ``min_prefix_tokens`` long) is run once on its own; its keys and values are
+kept in an LRU store and copied into cache slots ``[0, P)`` of every row, so each row only prefills
+its own suffix. A later batch whose prompts all start with a stored prefix reuses it. The result
+is identical to prefilling whole prompts (the same tokens at the same positions), up to float
+rounding; the tests check this.
+
+Log-probs are those of the model's distribution at temperature 1 (``log_softmax(logits)``)
+whatever the sampling temperature, so a completion's log-probs sum to :meth:`JaxLM.score` of its
+text. ``score`` tokenizes prompt and continuation separately and concatenates the ids, which is
+how generation sees them.
+
+References:
+    Pope et al., "Efficiently Scaling Transformer Inference" (2022): KV caching, batched decode.
+    Zheng et al., "SGLang: Efficient Execution of Structured Language Model Programs" (2024):
+    reuse of shared-prefix KV across requests (RadixAttention).
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from probtree.lm.base import Completion, Request, apply_stop, token_offsets, truncate
+from probtree.lm.llama import KVCache, LlamaConfig, forward, init_cache, logits_from_hidden
+from probtree.lm.tokenizer import Tokenizer
+
+__all__ = ["JaxLM"]
+
+
+def _pow2(n: int, lo: int) -> int:
+    return max(lo, 1 << max(0, int(n) - 1).bit_length())
+
+
+def _sample(logits, temps, seeds, step):
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    greedy = jnp.argmax(logits, axis=-1)
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), step))(seeds)
+    scaled = logits / jnp.maximum(temps, 1e-6)[:, None]
+    sampled = jax.vmap(jax.random.categorical)(keys, scaled)
+    tok = jnp.where(temps > 0, sampled, greedy).astype(jnp.int32)
+    return tok, jnp.take_along_axis(logp, tok[:, None], axis=1)[:, 0]
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",), donate_argnames=("cache",))
+def _prefill(params, cfg, tokens, positions, write_pos, last_idx, cache, temps, seeds):
+    h, cache = forward(params, cfg, tokens, positions, write_pos, cache)
+    last = h[jnp.arange(tokens.shape[0]), last_idx]
+    tok, lp = _sample(logits_from_hidden(params, cfg, last), temps, seeds, 0)
+    return tok, lp, cache
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",), donate_argnames=("cache",))
+def _decode(params, cfg, tokens, positions, write_pos, cache, temps, seeds, step):
+    h, cache = forward(
+        params, cfg, tokens[:, None], positions[:, None], write_pos[:, None], cache
+    )
+    tok, lp = _sample(logits_from_hidden(params, cfg, h[:, 0]), temps, seeds, step)
+    return tok, lp, cache
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _prefix_kv(params, cfg, tokens, n):
+    t = tokens.shape[1]
+    pos = jnp.arange(t)[None]
+    write = jnp.where(pos < n, pos, t)
+    _, cache = forward(params, cfg, tokens, pos, write, init_cache(cfg, 1, t))
+    return cache.k[:, 0], cache.v[:, 0]
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "batch", "slots"))
+def _cache_with_prefix(pk, pv, cfg, batch, slots):
+    c = init_cache(cfg, batch, slots)
+    p = pk.shape[1]
+    k = c.k.at[:, :, :p].set(jnp.broadcast_to(pk[:, None], (pk.shape[0], batch, *pk.shape[1:])))
+    v = c.v.at[:, :, :p].set(jnp.broadcast_to(pv[:, None], (pv.shape[0], batch, *pv.shape[1:])))
+    return KVCache(k, v)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _score(params, cfg, tokens, positions, write_pos, cache, out_start, targets):
+    h, _ = forward(params, cfg, tokens, positions, write_pos, cache)
+    b, t = tokens.shape
+    idx = jnp.clip(out_start[:, None] + jnp.arange(targets.shape[1])[None], 0, t - 1)
+    hs = h[jnp.arange(b)[:, None], idx]
+    logp = jax.nn.log_softmax(logits_from_hidden(params, cfg, hs), axis=-1)
+    return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+
+
+class JaxLM:
+    """A Llama-family model run in-process with JAX.
+
+    Args:
+        cfg: the architecture.
+        params: weights (see :func:`probtree.lm.llama.init_params`).
+        tokenizer: the model's tokenizer.
+        name: backend/model name (part of cache keys).
+        max_batch: most rows decoded together.
+        min_prefix_tokens: shortest shared prefix worth caching (0 disables prefix caching).
+        prefix_cache_tokens: most prefix tokens kept in the prefix store (LRU).
+        score_token_budget: most (rows x padded tokens) per scoring call.
+
+    Example:
+        >>> lm = probtree.lm.load("smollm2")  # doctest: +SKIP
+        >>> lm.complete([Request("The capital of France is", max_tokens=3)])[0].text  # +SKIP
+        ' Paris.'
+    """
+
+    def __init__(
+        self,
+        cfg: LlamaConfig,
+        params: dict,
+        tokenizer: Tokenizer,
+        *,
+        name: str = "jax",
+        max_batch: int = 16,
+        min_prefix_tokens: int = 32,
+        prefix_cache_tokens: int = 32768,
+        score_token_budget: int = 8192,
+    ):
+        if max_batch < 1:
+            raise ValueError(f"max_batch: expected >= 1, got {max_batch}")
+        self.cfg, self.params, self.tokenizer, self.name = cfg, params, tokenizer, name
+        self.max_batch = int(max_batch)
+        self.min_prefix_tokens = int(min_prefix_tokens)
+        self.prefix_cache_tokens = int(prefix_cache_tokens)
+        self.score_token_budget = int(score_token_budget)
+        self._prefixes: collections.OrderedDict[tuple[int, ...], tuple] = (
+            collections.OrderedDict()
+        )
+        self.stats = collections.Counter()
+
+    def __repr__(self) -> str:
+        return f"JaxLM(name={self.name!r}, layers={self.cfg.n_layers}, dim={self.cfg.dim})"
+
+    # ---------------------------------------------------------------- prefix store
+    def clear_prefix_cache(self) -> None:
+        """Forgets every stored prefix."""
+        self._prefixes.clear()
+
+    def _prefix_for(self, rows: Sequence[Sequence[int]], cap: int):
+        """Chooses (and computes if needed) a shared prefix of every row, at most ``cap`` long."""
+        if self.min_prefix_tokens <= 0 or cap < self.min_prefix_tokens:
+            return 0, None
+        best = None
+        for key in self._prefixes:
+            n = len(key)
+            if n <= cap and (best is None or n > len(best)):
+                if all(tuple(r[:n]) == key for r in rows):
+                    best = key
+        target = 0
+        if len(rows) > 1:
+            first = rows[0]
+            target = min(cap, len(first))
+            for r in rows[1:]:
+                i = 0
+                m = min(target, len(r))
+                while i < m and r[i] == first[i]:
+                    i += 1
+                target = i
+        if target >= self.min_prefix_tokens and (
+            best is None or len(best) < target - self.min_prefix_tokens
+        ):
+            key = tuple(rows[0][:target])
+            tb = _pow2(target, 16)
+            toks = np.zeros((1, tb), np.int32)
+            toks[0, :target] = key
+            kv = _prefix_kv(self.params, self.cfg, jnp.asarray(toks), jnp.int32(target))
+            self._prefixes[key] = kv
+            self.stats["prefix_computed"] += 1
+            total = sum(len(k) for k in self._prefixes)
+            while total > self.prefix_cache_tokens and len(self._prefixes) > 1:
+                old, _ = self._prefixes.popitem(last=False)
+                total -= len(old)
+            best = key
+        if best is None:
+            return 0, None
+        self._prefixes.move_to_end(best)
+        self.stats["prefix_reused_rows"] += len(rows)
+        return len(best), self._prefixes[best]
+
+    def _batch_cache(self, prefix_kv, batch: int, slots: int) -> KVCache:
+        if prefix_kv is None:
+            return init_cache(self.cfg, batch, slots)
+        return _cache_with_prefix(*prefix_kv, self.cfg, batch, slots)
+
+    def _slots(self, need: int, prefix_kv) -> int:
+        s = min(_pow2(need, 64), max(need, self.cfg.max_seq_len))
+        if prefix_kv is not None:
+            s = max(s, prefix_kv[0].shape[1])
+        return s
+
+    # ---------------------------------------------------------------- generation
+    def _encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        ids = self.tokenizer.encode_batch(prompts)
+        for i, r in enumerate(ids):
+            if not r:
+                raise ValueError(
+                    f"requests[{i}].prompt: empty prompt and the tokenizer adds no BOS token"
+                )
+        return ids
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        """Generates a completion for every request (see the module docstring).
+
+        Raises:
+            TypeError: an item is not a :class:`Request`.
+            ValueError: a prompt is empty or prompt + ``max_tokens`` exceeds ``max_seq_len``.
+        """
+        requests = list(requests)
+        for i, r in enumerate(requests):
+            if not isinstance(r, Request):
+                raise TypeError(f"requests[{i}]: expected Request, got {type(r).__name__}")
+        ids = self._encode_prompts([r.prompt for r in requests])
+        for i, (r, x) in enumerate(zip(requests, ids)):
+            if len(x) + r.max_tokens > self.cfg.max_seq_len:
+                raise ValueError(
+                    f"requests[{i}]: prompt ({len(x)} tokens) + max_tokens ({r.max_tokens}) "
+                    f"exceeds the model's max_seq_len {self.cfg.max_seq_len}"
+                )
+        out: list[Completion | None] = [None] * len(requests)
+        todo = []
+        for i, r in enumerate(requests):
+            if r.max_tokens == 0:
+                out[i] = Completion("", (), (), (), "length")
+            else:
+                todo.append(i)
+        todo.sort(key=lambda i: -len(ids[i]))
+        for s in range(0, len(todo), self.max_batch):
+            chunk = todo[s : s + self.max_batch]
+            for i, c in zip(chunk, self._generate([requests[i] for i in chunk],
+                                                  [ids[i] for i in chunk])):
+                out[i] = c
+        return out  # type: ignore[return-value]
+
+    def _generate(self, reqs: list[Request], rows: list[list[int]]) -> list[Completion]:
+        n = len(rows)
+        p, prefix_kv = self._prefix_for(rows, min(map(len, rows)) - 1)
+        suf = [r[p:] for r in rows]
+        lens = np.array([len(x) for x in suf])
+        b = min(_pow2(n, 1), _pow2(self.max_batch, 1))
+        tb = _pow2(int(lens.max()), 16)
+        need = p + max(len(x) + r.max_tokens for x, r in zip(suf, reqs))
+        slots = self._slots(need, prefix_kv)
+        tokens = np.zeros((b, tb), np.int32)
+        for i, x in enumerate(suf):
+            tokens[i, : len(x)] = x
+        t = np.arange(tb)[None]
+        lens_b = np.concatenate([lens, np.ones(b - n, np.int64)])
+        positions = (p + t + np.zeros((b, 1), np.int64)).astype(np.int32)
+        real = (t < lens_b[:, None]) & (np.arange(b)[:, None] < n)
+        write = np.where(real, positions, slots).astype(np.int32)
+        temps = np.zeros(b, np.float32)
+        temps[:n] = [r.temperature for r in reqs]
+        seeds = np.zeros(b, np.uint32)
+        seeds[:n] = [r.seed & 0xFFFFFFFF for r in reqs]
+        temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
+        cache = self._batch_cache(prefix_kv, b, slots)
+        tok, lp, cache = _prefill(
+            self.params, self.cfg, jnp.asarray(tokens), jnp.asarray(positions),
+            jnp.asarray(write), jnp.asarray(lens_b - 1, dtype=jnp.int32), cache, temps_j, seeds_j,
+        )
+        self.stats["prefill_tokens"] += int(lens.sum())
+        gen: list[list[int]] = [[] for _ in range(n)]
+        lps: list[list[float]] = [[] for _ in range(n)]
+        done = np.zeros(b, bool)
+        done[n:] = True
+        reason = ["length"] * n
+        decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
+        texts = [""] * n
+        longest_stop = [max((len(s) for s in r.stop), default=0) for r in reqs]
+        step = 0
+        while True:
+            tok_h, lp_h = np.asarray(tok), np.asarray(lp)
+            for i in range(n):
+                if done[i]:
+                    continue
+                tid = int(tok_h[i])
+                if tid in self.tokenizer.eos_ids:
+                    done[i], reason[i] = True, "stop"
+                    continue
+                gen[i].append(tid)
+                lps[i].append(float(lp_h[i]))
+                if reqs[i].stop:
+                    old = len(texts[i])
+                    texts[i] += decoders[i].decode(self.tokenizer.token_bytes(tid))
+                    tail = texts[i][max(0, old - longest_stop[i] + 1) :]
+                    if any(s in tail for s in reqs[i].stop):
+                        done[i], reason[i] = True, "stop"
+                        continue
+                if len(gen[i]) >= reqs[i].max_tokens:
+                    done[i] = True
+            if done.all():
+                break
+            step += 1
+            cur = np.array([len(g) for g in gen] + [1] * (b - n))
+            pos = (p + lens_b + cur - 1).astype(np.int32)
+            last = np.array([g[-1] if g else 0 for g in gen] + [0] * (b - n), np.int32)
+            wpos = np.where(done, slots, pos).astype(np.int32)
+            tok, lp, cache = _decode(
+                self.params, self.cfg, jnp.asarray(last), jnp.asarray(pos), jnp.asarray(wpos),
+                cache, temps_j, seeds_j, jnp.int32(step),
+            )
+            self.stats["decode_steps"] += 1
+        out = []
+        for i in range(n):
+            pieces = [self.tokenizer.token_bytes(t) for t in gen[i]]
+            text, offs = token_offsets(pieces)
+            toks = tuple(self.tokenizer.token_str(t) for t in gen[i])
+            ids, lp_i, fin = tuple(gen[i]), tuple(lps[i]), reason[i]
+            hit = apply_stop(text, offs, reqs[i].stop)
+            if hit is not None:
+                text, toks, lp_i, offs, ids = truncate(text, toks, lp_i, offs, ids, *hit)
+                fin = "stop"
+            out.append(Completion(text, toks, lp_i, tuple(offs), fin, ids))
+        self.stats["generated_tokens"] += sum(len(g) for g in gen)
+        return out
+
+    # ---------------------------------------------------------------- scoring
+    def score(self, prompt: str, continuation: str) -> float:
+        """Sum of the log-probs of ``continuation``'s tokens after ``prompt``."""
+        return self.score_many([(prompt, continuation)])[0]
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """:meth:`score` of many ``(prompt, continuation)`` pairs, batched.
+
+        Raises:
+            ValueError: a prompt tokenizes to nothing (no BOS to condition on), or is too long.
+        """
+        pairs = list(pairs)
+        prompts = self._encode_prompts([p for p, _ in pairs])
+        conts = [
+            self.tokenizer.encode(c, bos=False) if c else [] for _, c in pairs
+        ]
+        for i, (a, c) in enumerate(zip(prompts, conts)):
+            if len(a) + len(c) > self.cfg.max_seq_len:
+                raise ValueError(f"pairs[{i}]: longer than max_seq_len {self.cfg.max_seq_len}")
+        out = [0.0] * len(pairs)
+        todo = sorted((i for i in range(len(pairs)) if conts[i]),
+                      key=lambda i: -(len(prompts[i]) + len(conts[i])))
+        s = 0
+        while s < len(todo):
+            chunk = [todo[s]]
+            longest = len(prompts[todo[s]]) + len(conts[todo[s]])
+            while (s + len(chunk) < len(todo) and len(chunk) < self.max_batch
+                   and _pow2(len(chunk) + 1, 1) * _pow2(longest, 16) <= self.score_token_budget):
+                chunk.append(todo[s + len(chunk)])
+            s += len(chunk)
+            for i, v in zip(chunk, self._score_chunk([prompts[i] for i in chunk],
+                                                     [conts[i] for i in chunk])):
+                out[i] = v
+        return out
+
+    def _score_chunk(self, prompts: list[list[int]], conts: list[list[int]]) -> list[float]:
+        n = len(prompts)
+        full = [a + c for a, c in zip(prompts, conts)]
+        p, prefix_kv = self._prefix_for(full, min(map(len, prompts)) - 1)
+        suf = [x[p:] for x in full]
+        b = _pow2(n, 1)
+        tb = _pow2(max(map(len, suf)), 16)
+        cb = _pow2(max(map(len, conts)), 8)
+        slots = self._slots(p + tb, prefix_kv)
+        tokens = np.zeros((b, tb), np.int32)
+        targets = np.zeros((b, cb), np.int32)
+        start = np.zeros(b, np.int32)
+        lens = np.ones(b, np.int64)
+        for i in range(n):
+            tokens[i, : len(suf[i])] = suf[i]
+            targets[i, : len(conts[i])] = conts[i]
+            start[i] = len(prompts[i]) - 1 - p
+            lens[i] = len(suf[i])
+        t = np.arange(tb)[None]
+        positions = (p + t + np.zeros((b, 1), np.int64)).astype(np.int32)
+        real = (t < lens[:, None]) & (np.arange(b)[:, None] < n)
+        write = np.where(real, positions, slots).astype(np.int32)
+        lp = _score(
+            self.params, self.cfg, jnp.asarray(tokens), jnp.asarray(positions),
+            jnp.asarray(write), self._batch_cache(prefix_kv, b, slots), jnp.asarray(start),
+            jnp.asarray(targets),
+        )
+        lp = np.asarray(lp, np.float64)
+        self.stats["scored_tokens"] += int(lens[:n].sum())
+        return [float(lp[i, : len(conts[i])].sum()) for i in range(n)]
