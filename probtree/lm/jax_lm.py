@@ -343,14 +343,35 @@ class JaxLM:
         """
         pairs = list(pairs)
         prompts = self._encode_prompts([p for p, _ in pairs])
-        conts = [
-            self.tokenizer.encode(c, bos=False) if c else [] for _, c in pairs
-        ]
+        conts = [self.tokenizer.encode(c, bos=False) if c else [] for _, c in pairs]
+        return [float(np.sum(x)) for x in self._token_logprobs(prompts, conts)]
+
+    def echo(self, text: str) -> Completion:
+        """Log-probs of the tokens of ``text`` itself (as an OpenAI ``echo`` request).
+
+        The first token has no context unless the tokenizer adds a BOS token; without one its
+        log-prob is reported as 0.0 and it is excluded from nothing else.
+        """
+        ids = self.tokenizer.encode(text, bos=False)
+        if not ids:
+            return Completion("", (), (), (), "length")
+        if self.tokenizer.add_bos:
+            ctx, cont, head = [self.tokenizer.bos_id], ids, []
+        else:
+            ctx, cont, head = ids[:1], ids[1:], [0.0]
+        lps = head + [float(x) for x in self._token_logprobs([ctx], [cont])[0]]
+        text2, offs = token_offsets([self.tokenizer.token_bytes(t) for t in ids])
+        toks = tuple(self.tokenizer.token_str(t) for t in ids)
+        return Completion(text2, toks, tuple(lps), tuple(offs), "length", tuple(ids))
+
+    def _token_logprobs(
+        self, prompts: list[list[int]], conts: list[list[int]]
+    ) -> list[np.ndarray]:
         for i, (a, c) in enumerate(zip(prompts, conts)):
             if len(a) + len(c) > self.cfg.max_seq_len:
                 raise ValueError(f"pairs[{i}]: longer than max_seq_len {self.cfg.max_seq_len}")
-        out = [0.0] * len(pairs)
-        todo = sorted((i for i in range(len(pairs)) if conts[i]),
+        out = [np.zeros(len(c)) for c in conts]
+        todo = sorted((i for i in range(len(prompts)) if conts[i]),
                       key=lambda i: -(len(prompts[i]) + len(conts[i])))
         s = 0
         while s < len(todo):
@@ -365,7 +386,9 @@ class JaxLM:
                 out[i] = v
         return out
 
-    def _score_chunk(self, prompts: list[list[int]], conts: list[list[int]]) -> list[float]:
+    def _score_chunk(
+        self, prompts: list[list[int]], conts: list[list[int]]
+    ) -> list[np.ndarray]:
         n = len(prompts)
         full = [a + c for a, c in zip(prompts, conts)]
         p, prefix_kv = self._prefix_for(full, min(map(len, prompts)) - 1)
@@ -394,4 +417,4 @@ class JaxLM:
         )
         lp = np.asarray(lp, np.float64)
         self.stats["scored_tokens"] += int(lens[:n].sum())
-        return [float(lp[i, : len(conts[i])].sum()) for i in range(n)]
+        return [lp[i, : len(conts[i])] for i in range(n)]

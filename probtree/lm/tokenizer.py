@@ -99,7 +99,8 @@ class Tokenizer:
                 )
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, bos={self.bos_id}, eos={set(self.eos_ids)})"
+        eos = sorted(self.eos_ids)
+        return f"Tokenizer(vocab_size={self.vocab_size}, bos={self.bos_id}, eos={eos})"
 
     def encode(self, text: str, *, bos: bool | None = None) -> list[int]:
         """Token ids of ``text`` (special-token strings in it map to their ids).
@@ -186,7 +187,8 @@ class Tokenizer:
         kind = fields.get("model")
         if kind != "gpt2":
             raise ValueError(
-                f"GGUF tokenizer.ggml.model: only byte-level BPE ('gpt2') is supported, got {kind!r}"
+                "GGUF tokenizer.ggml.model: only byte-level BPE ('gpt2') is supported, "
+                f"got {kind!r}"
             )
         tokens: list[str] = fields["tokens"]
         merges = [tuple(m.split(" ", 1)) for m in fields["merges"]]
