@@ -66,12 +66,17 @@ class Selection(NamedTuple):
 
 
 def _combine(cand: jax.Array, child_sum: jax.Array, n_children: jax.Array) -> jax.Array:
-    """Final candidate scores from the packed ``[cb, ob, ca_raw + qd, states...]`` rows."""
+    """Final candidate scores from packed ``[cb, ob, ca_raw + qd, state_cb, state_ob, state_ca]``
+    rows. `upward_select` hands the combine function only the candidate rows, so each node's
+    candidate states travel as three extra columns; they come back as ``-inf`` scores (never
+    chosen: the argmax keeps the lowest index on ties, and a real candidate always comes first).
+    """
     raw, state = cand[:, :3], cand[:, 3:]
     ca = (raw[:, 2] + child_sum) / (n_children + 2).astype(raw.dtype)
     s = jnp.stack([raw[:, 0], raw[:, 1], ca], axis=-1)
     s = jnp.where(state == INVALID, jnp.asarray(INVALID_SCORE, s.dtype), s)
-    return jnp.where(state == ABSENT, -jnp.inf, s)
+    s = jnp.where(state == ABSENT, -jnp.inf, s)
+    return jnp.concatenate([s, jnp.full_like(s, -jnp.inf)], axis=-1)
 
 
 @jax.jit
@@ -108,11 +113,10 @@ def select(forest: Forest, candidates: Candidates) -> Selection:
         raise ValueError(f"candidates.qd: expected shape ({n},), got {jnp.shape(candidates.qd)}")
     scores = scores.astype(dtype)
     state = jnp.asarray(candidates.state)
-    # Padding rows and nodes without any candidate get one absent row; keep them finite-free.
     raw = scores.at[:, 2].add(jnp.asarray(candidates.qd, dtype))
     packed = jnp.concatenate([raw, state.astype(dtype)], axis=-1)
     value, choice, final = upward_select(forest, packed, _combine, return_scores=True)
-    return Selection(value=value, choice=choice, scores=final)
+    return Selection(value=value, choice=choice, scores=final[:, :3])
 
 
 def pack_candidates(

@@ -142,5 +142,6 @@ def test_qa_combine_is_the_paper_formula():
 
     cand = jnp.array([[-0.2, -0.3, -0.5 + -0.1, 1, 1, 1], [-0.2, -0.3, -0.6, 1, 0, 0]])
     out = _combine(cand, jnp.array([-0.3, -0.3]), jnp.array([2, 2], dtype=jnp.int32))
-    np.testing.assert_allclose(np.asarray(out[0]), [-0.2, -0.3, (-0.6 - 0.3) / 4], rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(out[1]), [-0.2, -100.0, -100.0], rtol=1e-6)
+    assert out.shape == (2, 6) and np.all(np.isneginf(np.asarray(out[:, 3:])))
+    np.testing.assert_allclose(np.asarray(out[0, :3]), [-0.2, -0.3, (-0.6 - 0.3) / 4], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(out[1, :3]), [-0.2, -100.0, -100.0], rtol=1e-6)
