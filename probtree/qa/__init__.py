@@ -38,7 +38,9 @@ from probtree.qa.querytree import (
 from probtree.qa.released import ReleasedTree, Replay, load_released, replay
 from probtree.qa.select import (
     Candidates,
+    Chosen,
     Selection,
+    choose,
     pack_candidates,
     select,
     select_reference,
@@ -50,6 +52,7 @@ __all__ = [
     "INVALID_SCORE",
     "Answer",
     "Candidates",
+    "Chosen",
     "Completion",
     "CompletionLike",
     "Decomposition",
@@ -65,6 +68,7 @@ __all__ = [
     "build_many",
     "build_query_tree",
     "bundled_path",
+    "choose",
     "clean_answer",
     "evaluate",
     "exact_match",

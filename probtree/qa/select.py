@@ -119,6 +119,14 @@ def select(forest: Forest, candidates: Candidates) -> Selection:
     return Selection(value=value, choice=choice, scores=final[:, :3])
 
 
+def _is_bad(a: Answer, kind: str, compat: bool) -> bool:
+    """Whether a candidate scores exactly -100. With ``compat`` only the reference's text filter
+    applies, so an answer without the "So the answer is:" marker keeps its -100 confidence as a
+    *valid* candidate (for CA it then enters the combined score, as in the reference); otherwise
+    any extraction error also invalidates it."""
+    return is_invalid(a.text, kind, compat=compat) or (not compat and a.error != "")
+
+
 def pack_candidates(
     forest: Forest,
     trees: Sequence[QueryTree],
@@ -164,7 +172,7 @@ def pack_candidates(
                 a = node_ans.get(kind)
                 if a is None or (kind == "ca" and node.is_leaf):
                     continue
-                bad = a.error != "" or is_invalid(a.text, kind, compat=compat)
+                bad = _is_bad(a, kind, compat)
                 st[i, k] = INVALID if bad else VALID
                 sc[i, k] = a.score
         per_scores.append(sc)
@@ -175,6 +183,76 @@ def pack_candidates(
         state=forest.pack(per_state, fill=ABSENT).astype(jnp.int32),
         qd=forest.pack(per_qd, fill=0.0).astype(dtype),
     )
+
+
+class Chosen(NamedTuple):
+    """One tree's outcome of `choose`.
+
+    Attributes:
+        choice: per node the chosen candidate index (0 CB, 1 OB, 2 CA); -1 where the node is not
+            ready (see `choose`).
+        value: per node the chosen score (what the parent aggregates).
+        text: per node the chosen answer text ("" for an invalid winner, None if not ready).
+    """
+
+    choice: tuple[int, ...]
+    value: tuple[float, ...]
+    text: tuple[str | None, ...]
+
+
+def choose(
+    trees: Sequence[QueryTree],
+    answers: Sequence[Sequence[Mapping[str, Answer | None]]],
+    *,
+    compat: bool = True,
+    forest: Forest | None = None,
+) -> list[Chosen]:
+    """Chooses every node's answer in a batch of query trees (pack + one `select` pass).
+
+    Nodes may still lack candidates (an engine answering level by level). A node is *ready* when
+    it has its CB and OB candidates, its CA candidate if it has children, and all its children
+    are ready; a ready node's choice is final (it depends only on its subtree). Nodes that are
+    not ready get ``choice -1``, value NaN and text None. Calling again with the same ``forest``
+    reuses the compiled pass.
+
+    Args:
+        trees: the query trees.
+        answers: per tree, per node, ``{"cb": Answer, "ob": Answer, "ca": Answer}`` (CA raw);
+            missing keys or None mean "not available (yet)".
+        compat: reference filter for invalid answers (see `answers.is_invalid`).
+        forest: the trees' forest if already built (``Forest.from_trees`` of ``to_tree()``).
+
+    Returns:
+        One `Chosen` per tree.
+    """
+    if forest is None:
+        forest = Forest.from_trees([t.to_tree() for t in trees])
+    cands = pack_candidates(forest, trees, answers, compat=compat)
+    sel = select(forest, cands)
+    choice = forest.unpack(np.asarray(sel.choice))
+    value = forest.unpack(np.asarray(sel.value))
+    out = []
+    for t, (tree, ans) in enumerate(zip(trees, answers)):
+        ready = [False] * tree.n_nodes
+        ch, vals, texts = [], [], []
+        for i, node in enumerate(tree.nodes):
+            need = ("cb", "ob") if node.is_leaf else CANDIDATE_KINDS
+            ready[i] = all(ans[i].get(k) is not None for k in need) and all(
+                ready[c] for c in node.children
+            )
+            if not ready[i]:
+                ch.append(-1)
+                vals.append(float("nan"))
+                texts.append(None)
+                continue
+            k = int(choice[t][i])
+            a = ans[i][CANDIDATE_KINDS[k]]
+            bad = _is_bad(a, CANDIDATE_KINDS[k], compat)
+            ch.append(k)
+            vals.append(float(value[t][i]))
+            texts.append("" if bad else a.text)
+        out.append(Chosen(tuple(ch), tuple(vals), tuple(texts)))
+    return out
 
 
 def select_reference(

@@ -123,14 +123,9 @@ def test_qa_select_jit_invariance_and_no_recompile(hotpot):
         ref = select(forest, cands)
     np.testing.assert_array_equal(np.asarray(out.choice), np.asarray(ref.choice))
     np.testing.assert_allclose(np.asarray(out.value), np.asarray(ref.value), rtol=1e-6)
-    # Another batch in the same size bucket reuses the compiled pass.
-    other = hotpot[40:80]
+    # Another batch with the same sizes (the same trees in reverse order) reuses the pass.
+    other = sub[::-1]
     f2 = Forest.from_trees([r.tree.to_tree() for r in other])
-    assert (f2.n_nodes, f2.max_depth, f2.n_tree_slots) == (
-        forest.n_nodes,
-        forest.max_depth,
-        forest.n_tree_slots,
-    )
     c2 = pack_candidates(f2, [r.tree for r in other], [r.answers for r in other])
     before = select._cache_size()
     select(f2, c2)
@@ -145,3 +140,51 @@ def test_qa_combine_is_the_paper_formula():
     assert out.shape == (2, 6) and np.all(np.isneginf(np.asarray(out[:, 3:])))
     np.testing.assert_allclose(np.asarray(out[0, :3]), [-0.2, -0.3, (-0.6 - 0.3) / 4], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(out[1, :3]), [-0.2, -100.0, -100.0], rtol=1e-6)
+
+
+def test_qa_choose_incremental_matches_full_replay(hotpot, hotpot_replay):
+    from probtree.qa import choose
+
+    sub = hotpot[:30]
+    trees = [r.tree for r in sub]
+    forest = Forest.from_trees([t.to_tree() for t in trees])
+    leaves_only = [[a if n.is_leaf else {} for n, a in zip(r.tree.nodes, r.answers)] for r in sub]
+    part = choose(trees, leaves_only, forest=forest)
+    before = select._cache_size()
+    full = choose(trees, [r.answers for r in sub], forest=forest)
+    assert select._cache_size() == before  # same shapes: no recompilation
+    for t, r in enumerate(sub):
+        assert full[t].choice == hotpot_replay.choices[t]
+        assert full[t].text[-1] == hotpot_replay.predictions[t]
+        np.testing.assert_allclose(full[t].value[-1], r.released_answer[-1][1], atol=1e-6)
+        for i, node in enumerate(r.tree.nodes):
+            if node.is_leaf:  # leaves are final already
+                assert part[t].choice[i] == full[t].choice[i]
+                assert part[t].text[i] == full[t].text[i]
+            else:
+                assert part[t].choice[i] == -1 and part[t].text[i] is None
+
+
+def test_qa_missing_marker_ca_follows_reference_in_compat_mode():
+    from probtree.qa import Answer, QueryNode, QueryTree, choose
+
+    tree = QueryTree(
+        "Q?",
+        (
+            QueryNode("A?", parent=2),
+            QueryNode("B?", parent=2),
+            QueryNode("Q?", children=(0, 1), qd_logprob=-0.1),
+        ),
+    )
+    leaf = {"cb": Answer("x", -0.2), "ob": Answer("y", -0.1)}
+    root = {
+        "cb": Answer("Unknown", -0.3),
+        "ob": Answer("ERROR: prompt too long", -100.0, error="finish_reason=length"),
+        "ca": Answer("the whole cot", -100.0, "the whole cot", error="no marker"),
+    }
+    compat = choose([tree], [[leaf, leaf, root]])[0]
+    # reference: CA keeps its -100 confidence and is combined: (-100 - 0.1 - 0.1 - 0.1) / 4
+    assert compat.choice[-1] == 2 and compat.text[-1] == "the whole cot"
+    np.testing.assert_allclose(compat.value[-1], (-100 - 0.3) / 4, rtol=1e-6)
+    strict = choose([tree], [[leaf, leaf, root]], compat=False)[0]
+    assert strict.choice[-1] == 0 and strict.text[-1] == "" and strict.value[-1] == -100.0
