@@ -48,13 +48,14 @@ class Answer:
     error: str = ""
 
 
-def parse_answer(completion: CompletionLike | None, *, finish_reason: str = "stop") -> Answer:
+def parse_answer(completion: CompletionLike | None, *, finish_reason: str | None = None) -> Answer:
     """Extracts the answer and its confidence from one chain-of-thought completion.
 
     Args:
         completion: the completion, or None for a backend error.
         finish_reason: the backend's finish reason; anything but ``"stop"`` (e.g. ``"length"``,
-            a truncated output) is an error, as in the reference.
+            a truncated output) is an error, as in the reference. Default: the completion's own
+            ``finish_reason`` attribute when it has one, else ``"stop"``.
 
     Returns:
         An `Answer`; on failure ``score == INVALID_SCORE`` and ``error`` says why.
@@ -74,6 +75,8 @@ def parse_answer(completion: CompletionLike | None, *, finish_reason: str = "sto
     if completion is None:
         return Answer("ERROR: no output", INVALID_SCORE, "", "backend error")
     check_completion(completion, "completion")
+    if finish_reason is None:
+        finish_reason = str(getattr(completion, "finish_reason", "stop"))
     if finish_reason != "stop":
         return Answer("ERROR: prompt too long", INVALID_SCORE, "", f"finish_reason={finish_reason}")
     raw = completion.text

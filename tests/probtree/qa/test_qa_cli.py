@@ -14,7 +14,11 @@ def _last_json(out: str) -> dict:
 
 
 def test_qa_cli_replay_hotpotqa(capsys):
-    assert main(["qa", "replay", "--dataset", "hotpotqa"]) == 0
+    from probtree.qa import bundled_path
+
+    released = str(bundled_path("hotpotqa_released.json.gz"))
+    gold = str(bundled_path("hotpotqa_ircot_test_500.jsonl.gz"))
+    assert main(["qa", "replay", "--released", released, "--gold", gold]) == 0
     out = capsys.readouterr().out
     res = _last_json(out)
     assert res["n"] == 500 and res["n_nodes"] == 1493

@@ -182,3 +182,32 @@ def test_qa_batch_reports_errors_per_question():
     assert isinstance(built[3], DecompositionError) and built[3].question == "Q4?"
     with pytest.raises(ValueError, match="questions"):
         parse_many(outs, qs[:2])
+
+
+def test_qa_accepts_lm_package_completions():
+    """Contract: `probtree.lm` completions work wherever a completion is expected."""
+    base = pytest.importorskip("probtree.lm.base")
+    from probtree.qa import parse_answer
+
+    rec = _llama_records()[5]
+    resp = rec["response"][0]
+    ours = Completion.from_tokens(
+        resp["logprobs"]["tokens"], resp["logprobs"]["token_logprobs"], resp["message"]["content"]
+    )
+    theirs = base.Completion(
+        text=ours.text,
+        tokens=ours.tokens,
+        logprobs=ours.logprobs,
+        offsets=ours.offsets,
+        finish_reason="stop",
+    )
+    assert parse_hqdt(theirs) == parse_hqdt(ours)
+    cot = base.Completion(
+        text="X is Y. So the answer is: Y.",
+        tokens=("X is Y.", " So the answer is:", " Y."),
+        logprobs=(-0.3, -0.1, -0.2),
+        offsets=((0, 7), (7, 25), (25, 28)),
+        finish_reason="length",
+    )
+    assert parse_answer(cot).error == "finish_reason=length"  # read from the completion
+    assert parse_answer(cot, finish_reason="stop").score == -0.3
