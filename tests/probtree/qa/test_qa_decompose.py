@@ -211,3 +211,19 @@ def test_qa_accepts_lm_package_completions():
     )
     assert parse_answer(cot).error == "finish_reason=length"  # read from the completion
     assert parse_answer(cot, finish_reason="stop").score == -0.3
+
+
+def test_qa_limits_and_deep_nesting_fail_cleanly():
+    from probtree import TreeLimits
+
+    chain = {f"Q{i}?": [[f"Q{i + 1}?"], -0.1] for i in range(50)}
+    with pytest.raises(DecompositionError, match="max_depth"):
+        build_query_tree(chain, limits=TreeLimits(max_nodes=1000, max_depth=10))
+    wide = {"Q?": [[f"S{i}?" for i in range(30)], -0.1]}
+    with pytest.raises(DecompositionError, match="max_nodes"):
+        build_query_tree(wide, limits=TreeLimits(max_nodes=20, max_depth=10))
+    assert build_query_tree(wide).n_nodes == 31
+    with pytest.raises(DecompositionError, match="nested too deeply|sub-questions must be"):
+        parse_hqdt('{"Q?": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(DecompositionError, match="max_children"):
+        parse_hqdt(json.dumps({"Q?": [f"S{i}?" for i in range(20)]}), max_children=10)
