@@ -292,7 +292,7 @@ def _delete_function(keep: bool, functor: str | None, in_answer: bool = False):
         if functor == "not":
             out = [Not(p)]
         elif functor == "count":
-            out = [Term("count", (free_var(99) if keep else B, p, A))]
+            out = [Term("count", (free_var(98) if keep else B, p, free_var(99)))]
         else:
             out = [AnyFunction(p), Not(p)]
         return [Term("answer", (A, q)) for q in out] if in_answer else out
