@@ -162,7 +162,8 @@ def rms_norm(x: jax.Array, w: jax.Array, eps: float) -> jax.Array:
     """RMSNorm computed in float32: ``x / sqrt(mean(x^2) + eps) * w``."""
     x32 = x.astype(jnp.float32)
     y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
-    return (y * w.astype(jnp.float32)).astype(x.dtype)
+    w = w.astype(jnp.float32).reshape((1,) * (x.ndim - 1) + w.shape)
+    return (y * w).astype(x.dtype)
 
 
 def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
@@ -174,7 +175,7 @@ def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
     """
     e = x.shape[-1]
     inv_freq = 1.0 / (theta ** (jnp.arange(0, e, 2, dtype=jnp.float32) / e))
-    ang = positions.astype(jnp.float32)[..., None] * inv_freq  # (B, T, E/2)
+    ang = positions.astype(jnp.float32)[..., None] * inv_freq[None, None]  # (B, T, E/2)
     ang = jnp.concatenate([ang, ang], axis=-1)[:, :, None, :]
     cos, sin = jnp.cos(ang), jnp.sin(ang)
     x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
