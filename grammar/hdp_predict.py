@@ -190,7 +190,7 @@ class Predictor:
         >>> s = HDPState(HDPModel(CategoricalBase.uniform("ab"), alpha=(1.0, 1.0)))
         >>> _ = s.add(np.random.default_rng(0), ("x",), "a")
         >>> pred = Predictor.from_state(s)
-        >>> [round(p, 4) for p in pred.path(("x",))]   # (1 + 1 * 0.75) / 2 and 0.25 / 2
+        >>> [round(float(p), 4) for p in pred.path(("x",))]   # (1 + 1 * 0.75) / 2 and 0.25 / 2
         [0.875, 0.125]
     """
 

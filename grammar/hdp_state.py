@@ -98,8 +98,9 @@ class HDPModel:
 
 
 def rng_from(key: Any) -> np.random.Generator:
-    """A numpy Generator from a JAX key (typed or raw) or a Generator (returned as is)."""
-    if isinstance(key, np.random.Generator):
+    """A numpy Generator from a JAX key (typed or raw); a Generator (or any object with a
+    ``random()`` method, e.g. a scripted stub in tests) is returned as is."""
+    if isinstance(key, np.random.Generator) or hasattr(key, "random"):
         return key
     arr = jnp.asarray(key)
     if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
