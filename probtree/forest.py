@@ -20,11 +20,40 @@ import numpy as np
 from probtree.tree import SideTable, Tree
 
 
-def bucket_size(n: int, minimum: int = 8) -> int:
-    """The size bucket of ``n``: the next power of two, at least ``minimum``."""
+def bucket_size(n: int, minimum: int = 8, steps: int = 1) -> int:
+    """The size bucket of ``n``, at least ``minimum``.
+
+    With ``steps=1`` the next power of two; with ``steps=s`` each octave ``[2^k, 2^(k+1))`` is
+    split into ``s`` equal buckets (``s`` a power of two), so padding wastes at most ``1/s``.
+    """
     if n < 0:
         raise ValueError(f"n: expected a non-negative size, got {n}")
-    return max(minimum, 1 << max(0, (n - 1)).bit_length())
+    if n <= minimum:
+        return minimum
+    top = 1 << (n - 1).bit_length()  # next power of two >= n
+    step = max(1, top // (2 * steps))
+    return max(minimum, -(-n // step) * step)
+
+
+# Rows and level segments are bucketed in eighths of an octave (at most 12.5% padding).
+_STEPS = 8
+
+
+NO_PARENT = np.iinfo(np.int32).max
+
+
+def schedule_arrays(
+    level_rows: np.ndarray, parent: np.ndarray, level_pos: np.ndarray, n_children: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parent position (in the level above) and child count for each level-schedule entry."""
+    n = parent.shape[0]
+    valid = level_rows < n
+    rows = np.where(valid, level_rows, 0)
+    par = np.where(valid, parent[rows], -1)
+    has = par >= 0
+    ppos = np.where(has, level_pos[np.where(has, par, 0)], NO_PARENT).astype(np.int32)
+    nch = np.where(valid, n_children[rows], 0).astype(np.int32)
+    return ppos, nch
 
 
 @jax.tree_util.register_dataclass
@@ -41,11 +70,18 @@ class Forest:
         n_children: ``(N,) int32`` number of children.
         tree_id: ``(N,) int32`` which tree a row belongs to (``n_trees`` on padding).
         node_mask: ``(N,) bool`` True on real nodes.
+        level_rows: ``(sum(level_widths),) int32`` the level schedule: rows grouped by depth,
+            level ``d`` in its own segment of ``level_widths[d]`` entries, padded with ``N``.
+        level_pos: ``(N,) int32`` position of each row within its level's segment.
+        level_parent_pos: ``(S,) int32`` aligned with ``level_rows``: the parent's position in
+            the level above (int32 max at roots and padding, so segment ops drop them).
+        level_n_children: ``(S,) int32`` aligned with ``level_rows``: number of children.
         roots: ``(T,) int32`` root row of each tree slot, T = bucketed tree count (slots past
             the real trees point at row 0 and are to be ignored).
         n_nodes: static padded row count N (a bucket).
         n_tree_slots: static padded tree count T (a bucket).
         max_depth: static (bucketed) depth bound.
+        level_widths: static (bucketed) width of each level's segment in ``level_rows``.
         meta: side table ``(n_trees, offsets, labels)``, not hashed by jit (see `SideTable`):
             read it through the ``n_trees``, ``offsets`` and ``labels`` properties.
 
@@ -60,10 +96,15 @@ class Forest:
     n_children: jax.Array
     tree_id: jax.Array
     node_mask: jax.Array
+    level_rows: jax.Array
+    level_pos: jax.Array
+    level_parent_pos: jax.Array
+    level_n_children: jax.Array
     roots: jax.Array
     n_nodes: int = dataclasses.field(metadata=dict(static=True))
     n_tree_slots: int = dataclasses.field(metadata=dict(static=True))
     max_depth: int = dataclasses.field(metadata=dict(static=True))
+    level_widths: tuple[int, ...] = dataclasses.field(default=(), metadata=dict(static=True))
     meta: SideTable = dataclasses.field(default=SideTable(), metadata=dict(static=True))
 
     @property
@@ -103,7 +144,7 @@ class Forest:
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         total = int(offsets[-1])
         depth_real = max(t.max_depth for t in trees)
-        n_rows = bucket_size(total) if bucket else total
+        n_rows = bucket_size(total, steps=_STEPS) if bucket else total
         max_depth = bucket_size(depth_real + 1, minimum=4) - 1 if bucket else depth_real
         parent = np.full(n_rows, -1, dtype=np.int32)
         depth = np.zeros(n_rows, dtype=np.int32)
@@ -120,16 +161,37 @@ class Forest:
             tree_id[lo:hi] = i
             roots[i] = lo + t.root
         node_mask = np.arange(n_rows) < total
+        # Level schedule: real rows grouped by depth, each level padded to a bucket (with N).
+        real_depth = depth[:total]
+        counts = np.bincount(real_depth, minlength=max_depth + 1)
+        widths = [bucket_size(int(c), steps=_STEPS) if (bucket and c) else int(c) for c in counts]
+        by_depth = np.argsort(real_depth, kind="stable")
+        level_rows = np.full(sum(widths), n_rows, dtype=np.int32)
+        level_pos = np.zeros(n_rows, dtype=np.int32)
+        start, lo = 0, 0
+        for c, w in zip(counts, widths, strict=True):
+            rows = by_depth[lo : lo + c]
+            level_rows[start : start + c] = rows
+            level_pos[rows] = np.arange(c)
+            start, lo = start + w, lo + c
+        level_parent_pos, level_n_children = schedule_arrays(
+            level_rows, parent, level_pos, n_children
+        )
         return cls(
             parent=jnp.asarray(parent),
             depth=jnp.asarray(depth),
             n_children=jnp.asarray(n_children),
             tree_id=jnp.asarray(tree_id),
             node_mask=jnp.asarray(node_mask),
+            level_rows=jnp.asarray(level_rows),
+            level_pos=jnp.asarray(level_pos),
+            level_parent_pos=jnp.asarray(level_parent_pos),
+            level_n_children=jnp.asarray(level_n_children),
             roots=jnp.asarray(roots),
             n_nodes=n_rows,
             n_tree_slots=n_slots,
             max_depth=max_depth,
+            level_widths=tuple(widths),
             meta=SideTable(
                 (len(trees), tuple(int(o) for o in offsets), tuple(tuple(t.labels) for t in trees))
             ),

@@ -117,9 +117,7 @@ class Graph:
         return cls.from_edges(s, r, a[s, r], n_nodes=a.shape[0])
 
     @classmethod
-    def knn(
-        cls, points: ArrayLike, k: int, *, symmetric: bool = True, block: int = 2048
-    ) -> Graph:
+    def knn(cls, points: ArrayLike, k: int, *, symmetric: bool = True, block: int = 2048) -> Graph:
         """k-nearest-neighbour graph over points, weights = Euclidean distances.
 
         The search runs blockwise in JAX (``block`` query rows at a time), so memory is

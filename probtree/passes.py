@@ -1,10 +1,12 @@
 """Upward (leaves → root) and downward (root → leaves) passes over a `Tree` or a `Forest`.
 
-Every pass runs level by level: a ``lax.fori_loop`` over the (static) depth levels, each level a
-set of segment reductions over *all* nodes at once, with only the nodes of the current level
-updated. The work is O(n · depth) but fully vectorised, so a forest of thousands of trees costs
-one short loop of a few dozen fused array operations; reductions that are differentiable (sum,
-logsumexp, and max/min almost everywhere) stay differentiable.
+Every pass runs level by level over a static *level schedule* (the rows of each depth, grouped
+and, in a `Forest`, padded to power-of-two buckets): for each level one gather of that level's
+rows, one segment reduction of the level below into them, and one scatter of the results. The
+levels are unrolled at trace time, so the total work is O(n) (plus the bucket padding) and a
+forest of thousands of trees costs a few dozen fused array operations. Reductions that are
+differentiable (sum, logsumexp, and max/min almost everywhere) stay differentiable. Rows outside
+the schedule (padding rows of a Forest) get 0.
 
 ``combine`` functions are static arguments of the jitted passes: pass a module-level function (or
 another hashable callable), not a fresh lambda per call, or every call recompiles.
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from probtree.forest import Forest
@@ -32,12 +35,56 @@ Topology = Tree | Forest
 _REDUCES = ("sum", "max", "min", "logsumexp")
 
 
-def _topology(topo: Topology) -> tuple[jax.Array, jax.Array, jax.Array, int, int]:
+class _Schedule(NamedTuple):
+    parent: jax.Array  # (n,) int32, -1 at roots
+    n_children: jax.Array  # (n,) int32
+    level_rows: jax.Array  # (S,) rows grouped by level, padded with n
+    parent_pos: jax.Array  # (S,) parent's position in the level above; int32 max if none
+    sched_children: jax.Array  # (S,) number of children per schedule entry
+    starts: tuple[int, ...]  # static start of each level in level_rows
+    widths: tuple[int, ...]  # static width of each level
+    n: int
+
+    def level(self, a: jax.Array, d: int) -> jax.Array:
+        """The level-``d`` segment of a schedule-ordered array (a static slice)."""
+        return a[self.starts[d] : self.starts[d] + self.widths[d]]
+
+    def levels(self) -> list[int]:
+        return [d for d, w in enumerate(self.widths) if w > 0]
+
+
+def _schedule(topo: Topology) -> _Schedule:
     if isinstance(topo, Tree):
-        return topo.parent, topo.depth, jnp.diff(topo.child_offsets), topo.n_nodes, topo.max_depth
-    if isinstance(topo, Forest):
-        return topo.parent, topo.depth, topo.n_children, topo.n_nodes, topo.max_depth
-    raise TypeError(f"topo: expected a Tree or a Forest, got {type(topo).__name__}")
+        rows, nch = topo.levelorder, jnp.diff(topo.child_offsets)
+    elif isinstance(topo, Forest):
+        rows, nch = topo.level_rows, topo.n_children
+    else:
+        raise TypeError(f"topo: expected a Tree or a Forest, got {type(topo).__name__}")
+    widths = tuple(topo.level_widths)
+    starts = tuple(int(a) for a in np.cumsum((0,) + widths[:-1]))
+    return _Schedule(
+        topo.parent,
+        nch,
+        rows,
+        topo.level_parent_pos,
+        topo.level_n_children,
+        starts,
+        widths,
+        topo.n_nodes,
+    )
+
+
+def _gather(a: jax.Array, rows: jax.Array) -> jax.Array:
+    """``a[rows]`` with out-of-range rows (level padding) reading 0."""
+    return a.at[rows].get(mode="fill", fill_value=0)
+
+
+def _scatter(sch: _Schedule, vals: dict[int, jax.Array], struct: jax.ShapeDtypeStruct) -> jax.Array:
+    """Writes per-level results (schedule order) back to node rows; padding rows get 0."""
+    levels = sch.levels()
+    flat = jnp.concatenate([vals[d] for d in levels], axis=0)
+    rows = jnp.concatenate([sch.level(sch.level_rows, d) for d in levels])
+    return jnp.zeros(struct.shape, struct.dtype).at[rows].set(flat, mode="drop")
 
 
 def _check_leading(x: Any, n: int, name: str) -> None:
@@ -49,16 +96,8 @@ def _check_leading(x: Any, n: int, name: str) -> None:
             )
 
 
-def _where_level(mask: jax.Array, new: Any, old: Any) -> Any:
-    def pick(a: jax.Array, b: jax.Array) -> jax.Array:
-        m = mask.reshape(mask.shape + (1,) * (a.ndim - 1))
-        return jnp.where(m, a, b)
-
-    return jax.tree_util.tree_map(pick, new, old)
-
-
 def _segment(values: jax.Array, seg: jax.Array, n: int, reduce: str) -> jax.Array:
-    """Reduces ``values`` (n, ...) into parents ``seg`` (n,) with id ``n`` meaning "no parent"."""
+    """Reduces ``values`` into ``n`` segments ``seg``; ids ``>= n`` are dropped."""
     if reduce == "sum":
         return jax.ops.segment_sum(values, seg, n + 1)[:n]
     if reduce == "max":
@@ -132,22 +171,28 @@ def upward(
     """
     if reduce not in _REDUCES:
         raise ValueError(f"reduce: expected one of {_REDUCES}, got {reduce!r}")
-    parent, depth, n_children, n, max_depth = _topology(topo)
+    sch = _schedule(topo)
+    n = sch.n
     _check_leading(x, n, "x")
     combine = _add if combine is None else combine
-    seg = jnp.where(parent >= 0, parent, n)
-    is_leaf = n_children == 0
-    struct = _out_struct(lambda a: combine(x, a, n_children), _like(x, n))
-
-    def level(i: int, out: jax.Array) -> jax.Array:
-        d = max_depth - i
-        agg = _segment(out, seg, n, reduce)
-        leaf_mask = is_leaf.reshape(is_leaf.shape + (1,) * (agg.ndim - 1))
-        agg = jnp.where(leaf_mask, jnp.asarray(empty, agg.dtype), agg)
-        return _where_level(depth == d, combine(x, agg, n_children).astype(struct.dtype), out)
-
-    out0 = jnp.zeros(struct.shape, struct.dtype)
-    return jax.lax.fori_loop(0, max_depth + 1, level, out0)
+    struct = _out_struct(lambda a: combine(x, a, sch.n_children), _like(x, n))
+    xs = jax.tree_util.tree_map(lambda a: _gather(a, sch.level_rows), x)
+    vals: dict[int, jax.Array] = {}
+    below = None
+    for d in reversed(sch.levels()):
+        w = sch.widths[d]
+        nch = sch.level(sch.sched_children, d)
+        if below is None:
+            agg = jnp.full((w, *struct.shape[1:]), empty, struct.dtype)
+        else:
+            # Children of level d are exactly level d + 1: reduce them into level-d positions.
+            agg = _segment(vals[below], sch.level(sch.parent_pos, below), w, reduce)
+            leaf = (nch == 0).reshape((w,) + (1,) * (agg.ndim - 1))
+            agg = jnp.where(leaf, jnp.asarray(empty, agg.dtype), agg)
+        x_d = jax.tree_util.tree_map(lambda a, d=d: sch.level(a, d), xs)
+        vals[d] = combine(x_d, agg, nch).astype(struct.dtype)
+        below = d
+    return _scatter(sch, vals, struct)
 
 
 @partial(jax.jit, static_argnames=("combine",))
@@ -167,7 +212,8 @@ def upward_argmax(
         ``(out, best_child)``: ``(n,)`` values and ``(n,) int32`` the child whose ``out`` is the
         maximum (lowest index on ties; ``-1`` at leaves).
     """
-    parent, _, n_children, n, _ = _topology(topo)
+    sch = _schedule(topo)
+    parent, n_children, n = sch.parent, sch.n_children, sch.n
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"x: expected shape (n_nodes,), got {x.shape}")
@@ -206,7 +252,8 @@ def upward_select(
     Returns:
         ``(value (n,), choice (n,) int32)`` and, with ``return_scores``, the ``(n, K)`` scores.
     """
-    parent, depth, n_children, n, max_depth = _topology(topo)
+    sch = _schedule(topo)
+    n = sch.n
     cand = jnp.asarray(candidates)
     if cand.ndim != 2 or cand.shape[0] != n:
         raise ValueError(f"candidates: expected shape ({n}, K), got {cand.shape}")
@@ -214,22 +261,32 @@ def upward_select(
         mask = jnp.asarray(mask, dtype=bool)
         if mask.shape != cand.shape:
             raise ValueError(f"mask: expected shape {cand.shape}, got {mask.shape}")
-    seg = jnp.where(parent >= 0, parent, n)
-
-    def scores_of(value: jax.Array) -> jax.Array:
-        child_sum = jax.ops.segment_sum(value, seg, n + 1)[:n]
-        s = combine(cand, child_sum, n_children)
-        return s if mask is None else jnp.where(mask, s, -jnp.inf)
-
-    def level(i: int, value: jax.Array) -> jax.Array:
-        d = max_depth - i
-        return jnp.where(depth == d, jnp.max(scores_of(value), axis=-1), value)
-
     dtype = jnp.result_type(cand, jnp.float32)
-    value = jax.lax.fori_loop(0, max_depth + 1, level, jnp.zeros((n,), dtype))
-    scores = scores_of(value)
-    choice = jnp.argmax(scores, axis=-1).astype(jnp.int32)
-    return (value, choice, scores) if return_scores else (value, choice)
+    cand_s = _gather(cand, sch.level_rows)
+    mask_s = None if mask is None else _gather(mask, sch.level_rows)
+    values: dict[int, jax.Array] = {}
+    choices: dict[int, jax.Array] = {}
+    scores: dict[int, jax.Array] = {}
+    below = None
+    for d in reversed(sch.levels()):
+        w = sch.widths[d]
+        if below is None:
+            child_sum = jnp.zeros((w,), dtype)
+        else:
+            child_sum = jax.ops.segment_sum(values[below], sch.level(sch.parent_pos, below), w)
+        s = combine(sch.level(cand_s, d), child_sum, sch.level(sch.sched_children, d))
+        s = s.astype(dtype)
+        if mask_s is not None:
+            s = jnp.where(sch.level(mask_s, d), s, -jnp.inf)
+        scores[d] = s
+        choices[d] = jnp.argmax(s, axis=-1).astype(jnp.int32)
+        values[d] = jnp.max(s, axis=-1)
+        below = d
+    value = _scatter(sch, values, jax.ShapeDtypeStruct((n,), dtype))
+    choice = _scatter(sch, choices, jax.ShapeDtypeStruct((n,), jnp.int32))
+    if not return_scores:
+        return value, choice
+    return value, choice, _scatter(sch, scores, jax.ShapeDtypeStruct(cand.shape, dtype))
 
 
 @partial(jax.jit, static_argnames=("combine",))
@@ -256,20 +313,24 @@ def downward(
         >>> downward(t, jnp.ones(4)).tolist()  # depth + 1
         [1.0, 2.0, 2.0, 3.0]
     """
-    parent, depth, _, n, max_depth = _topology(topo)
+    sch = _schedule(topo)
+    n = sch.n
     _check_leading(x, n, "x")
     combine = _add_parent if combine is None else combine
     rv_shape = jnp.shape(root_value)
     guess = _like(x, n) if rv_shape == () else jax.ShapeDtypeStruct((n, *rv_shape), jnp.float32)
     struct = _out_struct(lambda pv: combine(x, pv), guess)
     root_row = jnp.broadcast_to(jnp.asarray(root_value, struct.dtype), struct.shape[1:])
-    is_root = parent < 0
-    safe_parent = jnp.clip(parent, 0)
-
-    def level(d: int, out: jax.Array) -> jax.Array:
-        r = is_root.reshape(is_root.shape + (1,) * (out.ndim - 1))
-        pv = jnp.where(r, root_row[None], out[safe_parent])
-        return _where_level(depth == d, combine(x, pv).astype(struct.dtype), out)
-
-    out0 = jnp.zeros(struct.shape, struct.dtype)
-    return jax.lax.fori_loop(0, max_depth + 1, level, out0)
+    xs = jax.tree_util.tree_map(lambda a: _gather(a, sch.level_rows), x)
+    vals: dict[int, jax.Array] = {}
+    above = None
+    for d in sch.levels():
+        w = sch.widths[d]
+        if above is None:
+            pv = jnp.broadcast_to(root_row, (w, *struct.shape[1:]))
+        else:
+            pv = _gather(vals[above], sch.level(sch.parent_pos, d))
+        x_d = jax.tree_util.tree_map(lambda a, d=d: sch.level(a, d), xs)
+        vals[d] = combine(x_d, pv).astype(struct.dtype)
+        above = d
+    return _scatter(sch, vals, struct)

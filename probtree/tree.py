@@ -139,9 +139,14 @@ class Tree:
         child_index: ``(n-1,) int32`` children grouped by parent.
         depth: ``(n,) int32`` distance from the root.
         postorder: ``(n,) int32`` node ids, children before parents (depth-first).
-        levelorder: ``(n,) int32`` node ids, breadth-first from the root.
+        levelorder: ``(n,) int32`` node ids, breadth-first from the root (sorted by depth).
+        level_pos: ``(n,) int32`` position of each node within its level in ``levelorder``.
+        level_parent_pos: ``(n,) int32`` aligned with ``levelorder``: the parent's position in
+            the level above (int32 max at the root).
+        level_n_children: ``(n,) int32`` aligned with ``levelorder``: number of children.
         n_nodes: static number of nodes.
         max_depth: static depth of the deepest node.
+        level_widths: static number of nodes at each depth (the passes' level schedule).
         labels: side table of labels (``Labels``), one per node; ignored by jit.
 
     Example:
@@ -156,8 +161,12 @@ class Tree:
     depth: jax.Array
     postorder: jax.Array
     levelorder: jax.Array
+    level_pos: jax.Array
+    level_parent_pos: jax.Array
+    level_n_children: jax.Array
     n_nodes: int = dataclasses.field(metadata=dict(static=True))
     max_depth: int = dataclasses.field(metadata=dict(static=True))
+    level_widths: tuple[int, ...] = dataclasses.field(default=(), metadata=dict(static=True))
     labels: Labels = dataclasses.field(default=Labels(), metadata=dict(static=True))
 
     # ------------------------------------------------------------------ builders
@@ -200,6 +209,9 @@ class Tree:
         counts = np.bincount(arr[has_parent], minlength=n)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         levelorder = np.argsort(depth, kind="stable")
+        widths = np.bincount(depth)
+        level_pos = np.empty(n, dtype=np.int64)
+        level_pos[levelorder] = np.arange(n) - np.repeat(np.cumsum(widths) - widths, widths)
         # Iterative DFS post-order (children in order, then the node).
         root = int(np.flatnonzero(arr == -1)[0])
         post = np.empty(n, dtype=np.int64)
@@ -214,6 +226,9 @@ class Tree:
             stack.append((node, True))
             kids = order[offsets[node] : offsets[node + 1]]
             stack.extend((int(c), False) for c in kids[::-1])
+        from probtree.forest import schedule_arrays
+
+        ppos, nch = schedule_arrays(levelorder, arr, level_pos, counts)
         as32 = lambda a: jnp.asarray(a, dtype=jnp.int32)
         return cls(
             parent=as32(arr),
@@ -222,8 +237,12 @@ class Tree:
             depth=as32(depth),
             postorder=as32(post),
             levelorder=as32(levelorder),
+            level_pos=as32(level_pos),
+            level_parent_pos=as32(ppos),
+            level_n_children=as32(nch),
             n_nodes=n,
             max_depth=int(depth.max()),
+            level_widths=tuple(int(w) for w in widths),
             labels=labels,
         )
 

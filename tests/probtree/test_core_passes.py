@@ -52,7 +52,7 @@ def trees_and_values(draw, max_nodes: int = 30):
     return parents, np.asarray(x, np.float32)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(trees_and_values(), st.sampled_from(["sum", "max", "min", "logsumexp"]))
 def test_upward_matches_recursive_python(data, reduce: str) -> None:
     parents, x = data
@@ -62,7 +62,7 @@ def test_upward_matches_recursive_python(data, reduce: str) -> None:
     np.testing.assert_allclose(got, want, atol=ATOL * 10, rtol=RTOL)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(trees_and_values())
 def test_downward_and_select_match_python(data) -> None:
     parents, x = data
@@ -82,7 +82,7 @@ def test_downward_and_select_match_python(data) -> None:
     np.testing.assert_array_equal(np.asarray(choice)[clear], np.asarray(c_ref)[clear])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(parent_arrays())
 def test_passes_match_networkx_traversals(parents: list[int]) -> None:
     t = Tree.from_parents(parents)
@@ -156,14 +156,14 @@ def test_same_with_and_without_jit() -> None:
 
 def test_same_bucket_does_not_recompile() -> None:
     f1 = Forest.from_trees([Tree.from_parents([-1, 0, 0]), Tree.from_parents([-1, 0])])
-    f2 = Forest.from_trees([Tree.from_parents([-1, 0, 1, 1]), Tree.from_parents([-1])])
-    sizes = lambda f: (f.n_nodes, f.max_depth, f.n_tree_slots)
+    f2 = Forest.from_trees([Tree.from_parents([-1, 0, 0, 0]), Tree.from_parents([-1])])
+    sizes = lambda f: (f.n_nodes, f.max_depth, f.n_tree_slots, f.level_widths)
     assert sizes(f1) == sizes(f2)
     upward(f1, jnp.ones(f1.n_nodes), reduce="max")
     before = upward._cache_size()
     out = upward(f2, jnp.ones(f2.n_nodes), reduce="max")
     assert upward._cache_size() == before
-    np.testing.assert_allclose(np.asarray(out)[:5], [3, 2, 1, 1, 1], atol=ATOL)  # path lengths
+    np.testing.assert_allclose(np.asarray(out)[:5], [2, 1, 1, 1, 1], atol=ATOL)  # path lengths
     # A bigger bucket compiles once more.
     f3 = Forest.from_trees([Tree.from_parents([-1] + [0] * 20)])
     upward(f3, jnp.ones(f3.n_nodes), reduce="max")
