@@ -179,7 +179,6 @@ def test_gibbs_sweep_leaves_the_exact_posterior_invariant(kind):
         hdp.sweep(state, rng)
         stat = tuple(hdp.tables_per_level(state).tolist())
         counts[stat] = counts.get(stat, 0) + 1
-    print({k: (counts.get(k, 0) / n, p / z) for k, p in exact.items()})
     assert set(counts) <= set(exact)
     for stat, p in exact.items():
         assert counts.get(stat, 0) / n == pytest.approx(p / z, abs=0.035), (stat, counts, exact)
