@@ -34,6 +34,8 @@ from grammar.logic_canonical import function_body, is_function
 
 __all__ = ["Ontology", "read_ontology", "parse_ontology", "infer_types", "type_check"]
 
+_MAX_SOLUTIONS = 256
+
 
 @dataclass(frozen=True)
 class Ontology:
@@ -200,8 +202,9 @@ def infer_types(lf: LF, ontology: Ontology) -> dict[str, frozenset[str]] | None:
         ontology: from :func:`read_ontology`.
 
     Returns:
-        ``{variable name: feasible types}`` for one consistent choice of overloads, or ``None`` if
-        no choice is consistent (the LF is ill-typed).
+        ``{variable name: feasible types}`` (the union over the consistent choices of overloads,
+        enumerating at most ``_MAX_SOLUTIONS`` of them), or ``None`` if no choice is consistent
+        (the LF is ill-typed).
 
     Example:
         >>> onto = parse_ontology("river : river -> t\\nstate : state -> t\\n"
@@ -218,9 +221,14 @@ def infer_types(lf: LF, ontology: Ontology) -> dict[str, frozenset[str]] | None:
     constraints.sort(key=len)
     universe = ontology.types
 
-    def solve(k: int, dom: dict[Var, frozenset[str]]):
+    solutions: list[dict[Var, frozenset[str]]] = []
+
+    def solve(k: int, dom: dict[Var, frozenset[str]]) -> None:
+        if len(solutions) >= _MAX_SOLUTIONS:
+            return
         if k == len(constraints):
-            return dom
+            solutions.append(dom)
+            return
         for opt in constraints[k]:
             new = dict(dom)
             ok = True
@@ -230,15 +238,16 @@ def infer_types(lf: LF, ontology: Ontology) -> dict[str, frozenset[str]] | None:
                     ok = False
                     break
             if ok:
-                res = solve(k + 1, new)
-                if res is not None:
-                    return res
-        return None
+                solve(k + 1, new)
 
-    result = solve(0, {})
-    if result is None:
+    solve(0, {})
+    if not solutions:
         return None
-    return {v.name: t for v, t in result.items()}
+    merged: dict[str, frozenset[str]] = {}
+    for sol in solutions:
+        for v, t in sol.items():
+            merged[v.name] = merged.get(v.name, frozenset()) | t
+    return merged
 
 
 def type_check(lf: LF, ontology: Ontology) -> bool:
