@@ -83,10 +83,16 @@ def _choice_chat(c: Completion) -> dict:
     }
 
 
-def make_app(lm: LanguageModel, faults: FaultPlan | None = None, model_name: str | None = None):
+def make_app(
+    lm: LanguageModel,
+    faults: FaultPlan | None = None,
+    model_name: str | None = None,
+    api_key: str | None = None,
+):
     """A starlette app serving ``lm`` in the OpenAI wire format.
 
     Backend calls run one at a time in a worker thread (the JAX backend is not re-entrant).
+    With ``api_key``, requests must carry ``Authorization: Bearer <api_key>`` (else HTTP 401).
     """
     from starlette.applications import Starlette
     from starlette.requests import Request as HTTPRequest
@@ -101,6 +107,8 @@ def make_app(lm: LanguageModel, faults: FaultPlan | None = None, model_name: str
         return JSONResponse({"error": {"message": msg, "type": "invalid_request_error"}}, status)
 
     async def handle(http: HTTPRequest, chat: bool):
+        if api_key is not None and http.headers.get("authorization") != f"Bearer {api_key}":
+            return error(401, "invalid or missing API key")
         try:
             body = await http.json()
         except json.JSONDecodeError:
