@@ -325,3 +325,34 @@ class Predictor:
             else:
                 np.maximum(best, self.probs[v], out=best)
         return best
+
+
+def predictive_reference(state: HDPState) -> np.ndarray:
+    """``(n_nodes, A)`` predictive by a plain per-node Python loop over tables (no JAX).
+
+    The reference for tests and the baseline of ``benchmarks/hdp.py``; nodes are visited in id
+    order, which puts parents first (a node is always created after its parent).
+    """
+    n, n_atoms = state.n_nodes, state.n_atoms
+    base = state.model.base
+    h = np.exp(state.log_base())
+    out = np.zeros((n, n_atoms))
+    tables_at: list[list[int]] = [[] for _ in range(n)]
+    for t in state.live_tables().tolist():
+        tables_at[state._table_node[t]].append(t)
+    for v in range(n):
+        parent = state._node_parent[v]
+        a = float(state.alpha[state._node_level[v]])
+        acc = a * (h if parent < 0 else out[parent])
+        for t in tables_at[v]:
+            size = state._table_size[t]
+            if base.kind == "constant":
+                acc[state._table_group[t]] += size
+            else:
+                r = state._root_of(t)
+                f = np.full(n_atoms, base.concentration)
+                for x, c in state._hist[r].items():
+                    f[x] += c
+                acc = acc + size * f / f.sum()
+        out[v] = acc / (state._node_customers[v] + a)
+    return out
