@@ -13,12 +13,14 @@ impossible (the set is infinite), so a set is a union of *patterns*. A pattern i
   conjunction, ``[x]`` for a single predicate ``x``;
 - :class:`AnyFunction`: a higher-order function term with any functor (or one not excluded) whose
   body matches a pattern;
-- *free variables*, named ``_P1, _P2, ...``: they match any variable, injectively; every other
-  variable is *anchored* and matches only itself.
+- *free variables*, named ``_P1, _P2, ...``: they match any variable, injectively (within one
+  group of a thousand: an intersection renames the second pattern's free variables to
+  ``_P1001, ...``, since a free variable of one pattern may denote the same variable as a free
+  variable of the other); every other variable is *anchored* and matches only itself.
 
 ``contains(s, lf)`` tests membership; ``intersect(s, t)`` returns a pattern union for the
-intersection (free variables are unified; injectivity is not re-checked, so the result may be a
-slight over-approximation, which is safe for a parser that re-checks with ``contains``).
+intersection (free variables are unified with what they meet; the result may be a slight
+over-approximation, which is safe for a parser that re-checks with ``contains``).
 
 References:
     ``DATALOG_ANY``, ``DATALOG_NON_EMPTY``, tuple positions ``POSITION_LEFT/RIGHT/EXACT``, excluded
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 
-from grammar.logic import LF, Conj, Disj, Empty, List, Not, Term, Var, _intern, to_text
+from grammar.logic import LF, Conj, Disj, Empty, List, Not, Term, Var, _intern, to_text, variables
 from grammar.logic_canonical import is_function
 
 __all__ = ["Any", "Seq", "AnyFunction", "AnyPred", "LFSet", "free_var", "is_free", "conjuncts",
@@ -104,7 +106,7 @@ def free_var(i: int) -> Var:
 
 def is_free(v: LF) -> bool:
     """True for a free pattern variable."""
-    return isinstance(v, Var) and v.name.startswith("_P")
+    return isinstance(v, Var) and v.name.startswith("_P") and v.name[2:].isdigit()
 
 
 def conjuncts(x: LF) -> tuple[LF, ...] | None:
@@ -116,6 +118,12 @@ def conjuncts(x: LF) -> tuple[LF, ...] | None:
     return None
 
 
+def _group(v: Var) -> int:
+    """Free variables ``_P{i}`` fall in groups of 1000 (one per pattern an intersection came
+    from); injectivity holds within a group only."""
+    return int(v.name[2:]) // 1000
+
+
 def _bind(env: dict, p: Var, x: LF) -> dict | None:
     if not isinstance(x, Var):
         return None
@@ -123,7 +131,8 @@ def _bind(env: dict, p: Var, x: LF) -> dict | None:
         return env if p is x else None
     if p in env:
         return env if env[p] is x else None
-    if x in env.values():
+    group = _group(p)
+    if any(w is x and _group(q) == group for q, w in env.items()):
         return None
     new = dict(env)
     new[p] = x
@@ -402,8 +411,9 @@ def intersect(s: LFSet | LF, t: LFSet | LF) -> LFSet:
     ps = s if isinstance(s, tuple) else (s,)
     qs = t if isinstance(t, tuple) else (t,)
     out: dict[LF, None] = {}
+    top = max((_group(v) for p in ps for v in variables(p) if is_free(v)), default=-1)
     for p, q in itertools.product(ps, qs):
-        q = _rename_free(q, 1000)
+        q = _rename_free(q, 1000 * (top + 1))
         for r, sub in _meet(p, q, {}):
             out.setdefault(_apply(r, sub), None)
     return tuple(out)

@@ -10,7 +10,7 @@ from grammar.grammar import DATA_DIR, read_examples, read_grammar
 from grammar.logic import to_text
 from grammar.logic_canonical import canonical
 from grammar.transforms import TRANSFORMS, compose, normalize
-from grammar.transforms_sets import contains
+from grammar.transforms_sets import contains, intersect
 
 
 @lru_cache(maxsize=1)
@@ -80,3 +80,24 @@ def test_inverse_images_are_mostly_exact():
                     wrong += back is None or canonical(back) is not canonical(child)
     assert accepted > 1000
     assert wrong / accepted < 0.10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_intersection_of_sibling_inverses_keeps_the_parent(data):
+    """What a parser does: the parent lies in the intersection of its children's inverse images
+    (for any two functions that apply to it); and a member of the intersection lies in both."""
+    lfs = corpus()
+    names = sorted(TRANSFORMS)
+    lf = lfs[data.draw(st.integers(0, len(lfs) - 1))]
+    usable = [n for n in names if TRANSFORMS[n].apply(lf) is not None]
+    f = TRANSFORMS[data.draw(st.sampled_from(usable))]
+    g = TRANSFORMS[data.draw(st.sampled_from(usable))]
+    h = TRANSFORMS[data.draw(st.sampled_from(usable))]
+    s, t, u = (k.invert(k.apply(lf)) for k in (f, g, h))
+    both = intersect(s, t)
+    assert contains(both, lf)
+    assert contains(intersect(both, u), lf)  # free variables of each operand stay apart
+    other = lfs[data.draw(st.integers(0, len(lfs) - 1))]
+    if contains(both, other):
+        assert contains(s, other) and contains(t, other)
