@@ -113,6 +113,8 @@ class JaxLM:
         min_prefix_tokens: shortest shared prefix worth caching (0 disables prefix caching).
         prefix_cache_tokens: most prefix tokens kept in the prefix store (LRU).
         score_token_budget: most (rows x padded tokens) per scoring call.
+        prefill_chunk: prompts longer than this are prefilled in chunks of this many tokens
+            (a power of two), bounding the memory of attention scores.
 
     Example:
         >>> lm = probtree.lm.load("smollm2")  # doctest: +SKIP
@@ -131,6 +133,7 @@ class JaxLM:
         min_prefix_tokens: int = 32,
         prefix_cache_tokens: int = 32768,
         score_token_budget: int = 8192,
+        prefill_chunk: int = 512,
     ):
         if max_batch < 1:
             raise ValueError(f"max_batch: expected >= 1, got {max_batch}")
@@ -139,6 +142,9 @@ class JaxLM:
         self.min_prefix_tokens = int(min_prefix_tokens)
         self.prefix_cache_tokens = int(prefix_cache_tokens)
         self.score_token_budget = int(score_token_budget)
+        if prefill_chunk < 16 or prefill_chunk & (prefill_chunk - 1):
+            raise ValueError(f"prefill_chunk: expected a power of two >= 16, got {prefill_chunk}")
+        self.prefill_chunk = int(prefill_chunk)
         self._prefixes: collections.OrderedDict[tuple[int, ...], tuple] = (
             collections.OrderedDict()
         )
@@ -270,10 +276,20 @@ class JaxLM:
         seeds[:n] = [r.seed & 0xFFFFFFFF for r in reqs]
         temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
         cache = self._batch_cache(prefix_kv, b, slots)
-        tok, lp, cache = _prefill(
-            self.params, self.cfg, jnp.asarray(tokens), jnp.asarray(positions),
-            jnp.asarray(write), jnp.asarray(lens_b - 1, dtype=jnp.int32), cache, temps_j, seeds_j,
-        )
+        # Long prompts are prefilled in chunks of `prefill_chunk` tokens (the cache carries the
+        # earlier chunks), which bounds the attention scores' memory to (B, H, chunk, slots).
+        c = min(tb, self.prefill_chunk)
+        tok = lp = None
+        for k in range(tb // c):
+            sl = slice(k * c, (k + 1) * c)
+            last = np.clip(lens_b - 1 - k * c, 0, c - 1).astype(np.int32)
+            tok_k, lp_k, cache = _prefill(
+                self.params, self.cfg, jnp.asarray(tokens[:, sl]), jnp.asarray(positions[:, sl]),
+                jnp.asarray(write[:, sl]), jnp.asarray(last), cache, temps_j, seeds_j,
+            )
+            mine = jnp.asarray((lens_b - 1) // c == k)
+            tok = tok_k if tok is None else jnp.where(mine, tok_k, tok)
+            lp = lp_k if lp is None else jnp.where(mine, lp_k, lp)
         self.stats["prefill_tokens"] += int(lens.sum())
         gen: list[list[int]] = [[] for _ in range(n)]
         lps: list[list[float]] = [[] for _ in range(n)]

@@ -22,10 +22,11 @@ from probtree.lm.base import LanguageModel
 __all__ = ["load", "parse_spec"]
 
 _INT_OPTS = {"max_batch", "concurrency", "max_retries", "min_prefix_tokens", "seed",
-             "prefix_cache_tokens", "score_token_budget"}
+             "prefix_cache_tokens", "score_token_budget", "prefill_chunk"}
 _FLOAT_OPTS = {"timeout", "backoff", "backoff_max"}
 _BOOL_OPTS = {"chat"}
-_JAX_OPTS = {"max_batch", "min_prefix_tokens", "prefix_cache_tokens", "score_token_budget"}
+_JAX_OPTS = {"max_batch", "min_prefix_tokens", "prefix_cache_tokens", "score_token_budget",
+             "prefill_chunk"}
 _HTTP_OPTS = {"model", "chat", "api_key_env", "concurrency", "max_retries", "timeout",
               "backoff", "backoff_max", "seed"}
 

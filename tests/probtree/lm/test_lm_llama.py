@@ -97,6 +97,16 @@ def test_prefix_caching_gives_the_same_results(untied):
     assert lm.score(reqs[1].prompt, cont) == pytest.approx(s_plain, abs=1e-4)
 
 
+def test_chunked_prefill_matches_golden(untied):
+    cfg, params, tok = untied
+    g = np.load(FIX / "tiny_llama" / "golden.npz")
+    lm = JaxLM(cfg, params, tok, min_prefix_tokens=0, prefill_chunk=16)  # 19-token prompt: 2 chunks
+    outs = lm.complete([Request(p, max_tokens=8) for p in PROMPTS])
+    assert [list(c.token_ids) for c in outs] == g["generated"].tolist()
+    with pytest.raises(ValueError, match="prefill_chunk"):
+        JaxLM(cfg, params, tok, prefill_chunk=100)
+
+
 def test_stop_strings_and_lengths(untied):
     # Batches of three prompts throughout, so the compiled shapes are those of the greedy test.
     cfg, params, tok = untied
