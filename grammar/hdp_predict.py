@@ -28,6 +28,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Hashable, Sequence
 from typing import NamedTuple
@@ -36,9 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from grammar.hdp_state import HDPState
+from grammar.hdp_state import HDPState, fine_bucket
 from probtree import Tree, downward, upward
-from probtree.forest import bucket_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,18 +122,18 @@ def _max(x: jax.Array, agg: jax.Array, n_children: jax.Array) -> jax.Array:
     return jnp.maximum(x, agg)
 
 
-@jax.jit
-def _pass(tree: Tree, customers, alpha_node, e_node, e_atom, e_w, root_value):
+@functools.partial(jax.jit, static_argnames=("bounds",))
+def _pass(tree: Tree, customers, alpha_node, e_node, e_atom, e_w, root_value, bounds=True):
     n, width = tree.n_nodes, root_value.shape[0]
     m = jnp.zeros((n, width), root_value.dtype).at[e_node, e_atom + 1].add(e_w)
     den = customers + alpha_node
     x = (m / den[:, None]).at[:, 0].set(alpha_node / den)
     out = downward(tree, x, combine=_combine, root_value=root_value)
-    return out, upward(tree, out, reduce="max", combine=_max)
+    return out, (upward(tree, out, reduce="max", combine=_max) if bounds else out)
 
 
 def predictive_arrays(
-    tree: Tree, snap: Snapshot, log_h: np.ndarray
+    tree: Tree, snap: Snapshot, log_h: np.ndarray, *, bounds: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Runs the jit pass for one snapshot on ``tree`` (the current, padded node tree).
 
@@ -143,17 +143,18 @@ def predictive_arrays(
 
     Returns:
         ``(P, B)``, both ``(n_pad, 1 + A)``: column 0 holds ``S_n`` and columns ``1..A`` the
-        predictive ``p_n(x)``; ``B`` holds their maxima over each node's subtree.
+        predictive ``p_n(x)``; ``B`` holds their maxima over each node's subtree (``P`` itself
+        when ``bounds`` is False).
     """
     n_pad, n_atoms = tree.n_nodes, log_h.shape[0]
     k = snap.customers.shape[0]
-    width = bucket_size(n_atoms + 1)
+    width = fine_bucket(n_atoms + 1)
     customers = np.zeros(n_pad)
     customers[:k] = snap.customers
     alpha_node = np.ones(n_pad)
     alpha_node[:k] = snap.alpha[snap.node_level]
     e = snap.entry_node.shape[0]
-    ep = bucket_size(max(e, 1))
+    ep = fine_bucket(max(e, 1))
     e_node = np.zeros(ep, np.int32)
     e_atom = np.zeros(ep, np.int32)
     e_w = np.zeros(ep)
@@ -163,7 +164,7 @@ def predictive_arrays(
     root[1 : 1 + n_atoms] = np.exp(log_h)
     f = jnp.float32
     p, b = _pass(tree, jnp.asarray(customers, f), jnp.asarray(alpha_node, f), e_node, e_atom,
-                 jnp.asarray(e_w, f), jnp.asarray(root, f))
+                 jnp.asarray(e_w, f), jnp.asarray(root, f), bounds=bounds)
     width = 1 + n_atoms
     return np.asarray(p, np.float64)[:, :width], np.asarray(b, np.float64)[:, :width]
 
@@ -216,13 +217,16 @@ class Predictor:
         n = state.n_nodes
         if any(s.customers.shape[0] > n for s in samples):
             raise ValueError("samples: a snapshot has more nodes than state (not the same chain)")
-        total = None
-        for snap in samples:
-            p, _ = predictive_arrays(tree, snap, log_h)
-            total = p if total is None else total + p
-        mean = total / len(samples)
-        tj = jnp.asarray(mean, jnp.float32)
-        bound = np.asarray(upward(tree, tj, reduce="max", combine=_max), np.float64)
+        if len(samples) == 1:
+            mean, bound = predictive_arrays(tree, samples[0], log_h)
+        else:
+            total = None
+            for snap in samples:
+                p, _ = predictive_arrays(tree, snap, log_h, bounds=False)
+                total = p if total is None else total + p
+            mean = total / len(samples)
+            tj = jnp.asarray(mean, jnp.float32)
+            bound = np.asarray(upward(tree, tj, reduce="max", combine=_max), np.float64)
         return cls(mean[:n, 1:], mean[:n, 0], bound[:n, 1:], bound[:n, 0], state)
 
     # ------------------------------------------------------------------ queries

@@ -11,7 +11,7 @@ import pytest
 
 from grammar import hdp
 from grammar.hdp_predict import _pass, predictive_reference
-from grammar.hdp_state import HDPState
+from grammar.hdp_state import HDPState, fine_bucket
 
 KEYS = ["p", "q", "r"]
 
@@ -46,7 +46,8 @@ def test_node_tree_is_a_core_tree_with_stable_ids():
     state = _random_state("constant")
     tree = state.tree()
     n = state.n_nodes
-    assert tree.n_nodes >= n and tree.n_nodes & (tree.n_nodes - 1) == 0  # power-of-two bucket
+    assert tree.n_nodes == fine_bucket(n) >= n
+    assert [fine_bucket(k) for k in (1, 9, 17, 100, 10001)] == [8, 9, 17, 100, 10240]
     np.testing.assert_array_equal(np.asarray(tree.parent)[:n], state.node_parent)
     for v in range(1, n):
         assert state.node(state.path_of(v)) == v
