@@ -51,7 +51,8 @@ class KEstimate(NamedTuple):
 
 
 def _onehot(labels: jax.Array, k_max: int) -> jax.Array:
-    return (labels[..., None] == jnp.arange(k_max)).astype(jnp.float32)
+    slots = jnp.arange(k_max).reshape((1,) * labels.ndim + (k_max,))
+    return (labels[..., None] == slots).astype(jnp.float32)
 
 
 @jax.jit
@@ -85,13 +86,13 @@ def _centroid_indices(x: jax.Array, onehots: jax.Array) -> tuple[jax.Array, jax.
     k = jnp.sum(present, axis=1).astype(jnp.float32)
     cents = jnp.einsum("pnk,nd->pkd", onehots, x) / jnp.maximum(counts, 1.0)[..., None]
     mean = jnp.mean(x, axis=0)
-    between = jnp.sum(counts * jnp.sum((cents - mean) ** 2, axis=2), axis=1)
+    between = jnp.sum(counts * jnp.sum((cents - mean[None, None, :]) ** 2, axis=2), axis=1)
     d2 = jax.vmap(lambda c: _sq_dists(x, c))(cents)  # (P, n, k_max)
     within = jnp.sum(d2 * onehots, axis=(1, 2))
     ch = jnp.where(within > 0, between * (n - k) / jnp.maximum(within * (k - 1.0), 1e-12), 0.0)
     spread = jnp.sum(jnp.sqrt(d2) * onehots, axis=1) / jnp.maximum(counts, 1.0)  # (P, k_max)
     cd = jnp.sqrt(jax.vmap(lambda c: _sq_dists(c, c))(cents))
-    pair = present[:, :, None] & present[:, None, :] & ~jnp.eye(cents.shape[1], dtype=bool)
+    pair = present[:, :, None] & present[:, None, :] & ~jnp.eye(cents.shape[1], dtype=bool)[None]
     ratio = jnp.where(
         pair, (spread[:, :, None] + spread[:, None, :]) / jnp.maximum(cd, 1e-12), -jnp.inf
     )
