@@ -56,7 +56,8 @@ class Wildcard:
         object.__setattr__(self, "excluded", frozenset(self.excluded))
 
     def __repr__(self) -> str:
-        return f"Wildcard(excluded={set(self.excluded) or '{}'})"
+        items = ", ".join(sorted(map(repr, self.excluded)))
+        return f"Wildcard(excluded={{{items}}})"
 
 
 ANY = Wildcard()
