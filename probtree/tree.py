@@ -132,6 +132,9 @@ def _node_on_cycle(parents: np.ndarray, start: int) -> int:
 class Tree:
     """A rooted tree as flat arrays.
 
+    The builders store numpy ``int32`` arrays (cheap to build by the thousand); they are pytree
+    leaves like any array, so a jitted function receives them as device arrays.
+
     Attributes:
         parent: ``(n,) int32`` parent of each node; the root has ``-1``.
         child_offsets: ``(n+1,) int32`` CSR offsets: the children of ``i`` are
@@ -229,7 +232,8 @@ class Tree:
         from probtree.forest import schedule_arrays
 
         ppos, nch = schedule_arrays(levelorder, arr, level_pos, counts)
-        as32 = lambda a: jnp.asarray(a, dtype=jnp.int32)
+        # numpy leaves: building is cheap (no device transfer); jit converts them on entry.
+        as32 = lambda a: np.asarray(a, dtype=np.int32)
         return cls(
             parent=as32(arr),
             child_offsets=as32(offsets),
