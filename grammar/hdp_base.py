@@ -28,11 +28,30 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 NEG_INF = -math.inf
+
+
+@runtime_checkable
+class AtomBase(Protocol):
+    """What a constant-likelihood base must provide to plug into `grammar.hdp_state.HDPState`.
+
+    ``kind`` is ``"constant"``; ``is_open`` says whether atoms are registered on first sight
+    (open) or all listed up front in ``atoms`` (closed); ``log_prob(atom)`` is ``log H(atom)``
+    (``-inf`` for impossible atoms); ``to_dict()`` is a JSON description (only the built-in bases
+    can be read back by `grammar.hdp_io.load`). `CategoricalBase` and `SequenceBase` implement it;
+    a grammar can supply e.g. a rule-list prior over token sequences.
+    """
+
+    kind: ClassVar[str]
+    is_open: ClassVar[bool]
+
+    def log_prob(self, atom: Hashable) -> float: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +235,7 @@ class DirichletCategorical:
         return {"type": "dirichlet", "atoms": list(self.atoms), "concentration": self.concentration}
 
 
-Base = CategoricalBase | SequenceBase | DirichletCategorical
+Base = CategoricalBase | SequenceBase | DirichletCategorical | AtomBase
 
 
 def base_from_dict(d: dict[str, Any], decode: Any = lambda x: x) -> Base:

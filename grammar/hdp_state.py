@@ -68,6 +68,14 @@ class HDPModel:
     rate: tuple | None = None
 
     def __post_init__(self) -> None:
+        kind = getattr(self.base, "kind", None)
+        if kind not in ("constant", "dirichlet") or not hasattr(self.base, "log_prob"):
+            raise TypeError(
+                f"base: expected a base distribution (CategoricalBase, SequenceBase, "
+                f"DirichletCategorical or an AtomBase), got {type(self.base).__name__}"
+            )
+        if not self.base.is_open and not hasattr(self.base, "atoms"):
+            raise TypeError("base: a closed base (is_open False) must list its atoms")
         alpha = tuple(float(a) for a in self.alpha)
         if not alpha or not all(a > 0 and math.isfinite(a) for a in alpha):
             raise ValueError(f"alpha: expected positive finite concentrations, got {self.alpha}")

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from grammar import hdp
+from grammar import hdp, hdp_base
 from grammar.hdp_predict import _pass, predictive_reference
 from grammar.hdp_state import HDPState, fine_bucket
 
@@ -161,6 +161,8 @@ def test_bad_inputs_raise_clear_errors():
     base = hdp.CategoricalBase.uniform("ab")
     with pytest.raises(ValueError, match="alpha"):
         hdp.HDPModel(base, alpha=(1.0, -1.0))
+    with pytest.raises(TypeError, match="base"):
+        hdp.HDPModel(["a", "b"], alpha=(1.0,))
     with pytest.raises(ValueError, match="shape"):
         hdp.HDPModel(base, alpha=(1.0, 1.0), shape=(1.0,), rate=(1.0,))
     state = hdp.HDPState(hdp.HDPModel(base, alpha=(1.0, 1.0)))
@@ -183,3 +185,32 @@ def test_bad_inputs_raise_clear_errors():
         hdp.CategoricalBase.from_weights(["a", "b"], [0.7, 0.6])
     fw = hdp.CategoricalBase.from_weights(["a", "b", "c"], [0.5, None, None])
     assert fw.probs == pytest.approx((0.5, 0.25, 0.25))
+
+
+class GeometricInts:
+    """A user-supplied open base (the `AtomBase` protocol): H(k) = 2^-(k+1) on k = 0, 1, ..."""
+
+    kind = "constant"
+    is_open = True
+
+    def log_prob(self, atom):
+        return -(atom + 1) * np.log(2.0) if isinstance(atom, int) and atom >= 0 else -np.inf
+
+    def to_dict(self):
+        return {"type": "geometric-ints"}
+
+
+def test_pluggable_open_base_and_sequence_base_values():
+    assert isinstance(GeometricInts(), hdp_base.AtomBase)
+    state = hdp.HDPState(hdp.HDPModel(GeometricInts(), alpha=(1.0, 2.0)))
+    rng = np.random.default_rng(0)
+    for k in [0, 0, 1, 3, 0, 2]:
+        state.add(rng, ("g",), k)
+    pred = hdp.Predictor.from_state(state)
+    assert pred.path(("g",)).sum() + pred.unseen_mass(("g",)) == pytest.approx(1.0, abs=1e-6)
+    assert pred.prob(("h",), 10) == pytest.approx(pred.unseen_scale[0] * 2.0**-11, rel=1e-6)
+    with pytest.raises(ValueError, match="zero probability"):
+        state.add(rng, ("g",), -1)
+    seq = hdp.SequenceBase(4, 0.5, excluded_tokens={"x"}, excluded_phrases={("a",)})
+    assert seq.log_prob(("a", "b")) == pytest.approx(np.log(1 / 64), rel=1e-12)
+    assert seq.log_prob(("a",)) == -np.inf and seq.log_prob(("x", "b")) == -np.inf
