@@ -109,6 +109,8 @@ class Core:
         child_head = head_of(child_vars)
         if (parent_head == child_head) != self.keep:
             return None
+        if not self.select and len(chosen) == 1 and isinstance(chosen[0], Conj):
+            return Conj(chosen)  # a nested conjunction stays one conjunct (keeps invert exact)
         return Conj(()) if not chosen else _as_lf(chosen)
 
     def invert(self, c: LF) -> list[LF]:
@@ -156,8 +158,10 @@ def _fn(x: LF):
 
 
 def _answer_body(x: LF) -> LF | None:
-    if isinstance(x, Term) and x.functor == "answer" and is_function(x):
-        return _fn(x)[2]
+    """The body of ``answer(A, body)`` (exactly this shape, with the head ``A``), else None."""
+    if (isinstance(x, Term) and x.functor == "answer" and len(x.args) == 2 and x.args[0] is A
+            and is_function(x)):
+        return x.args[1]
     return None
 
 
@@ -184,7 +188,9 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
                 return None
             out = core.apply(body)
             if wrapper == "keep_answer":
-                return None if out is None else rename_child(_fn(x)[3](out), keep)
+                if out is None or _answer_body(_fn(x)[3](out)) is None:
+                    return None
+                return rename_child(_fn(x)[3](out), keep)
         elif wrapper in ("count_answer", "function_answer", "answer_keep_function"):
             body = _answer_body(x)
             f = _fn(body) if body is not None else None
@@ -192,7 +198,7 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
                 return None
             if wrapper == "answer_keep_function":
                 out = core.apply(f[2], f[1], f[1])
-                if out is None or (not keep and A in f[1]):
+                if out is None or (not keep and A in f[1]) or _fn(f[3](out)) is None:
                     return None
                 return rename_child(f[3](out), keep)
             out = core.apply(f[2], f[1])
@@ -202,7 +208,7 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
                 return None
             if wrapper in ("keep_function", "keep_not"):
                 out = core.apply(f[2], f[1], f[1])
-                if out is None or (not keep and A in f[1]):
+                if out is None or (not keep and A in f[1]) or _fn(f[3](out)) is None:
                     return None
                 return rename_child(f[3](out), keep)
             out = core.apply(f[2], f[1])
@@ -214,7 +220,7 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
         if wrapper == "answer":
             return [Term("answer", (A, p)) for p in core.invert(_unrename(c, keep))]
         if wrapper == "count_answer":
-            return [Term("answer", (A, Term("count", (B, p, A))))
+            return [Term("answer", (A, Term("count", (B, p, free_var(999)))))
                     for p in core.invert(_unrename(c, keep))]
         if wrapper == "function_answer":
             return [Term("answer", (A, AnyFunction(p, ("answer", "not"))))
@@ -321,9 +327,9 @@ def _delete_answer(need_loc: bool):
 def _pred_args(x: LF, n: int = 3):
     if isinstance(x, Conj) and len(x.items) == 1:
         x = x.items[0]
-    if not isinstance(x, Term) or is_function(x):
-        return None
-    return x.args + (Empty(),) * max(0, n - len(x.args))
+    if not isinstance(x, Term) or is_function(x) or len(x.args) > n:
+        return None  # the official predicates have at most three arguments
+    return x.args + (Empty(),) * (n - len(x.args))
 
 
 def _trim(args) -> tuple:
@@ -367,7 +373,7 @@ def _delete_arg(i: int):
             args = [ANY] * 3
             args[i] = Any(nonempty=True)
             return [AnyPred(tuple(args))]
-        if isinstance(c, AnyPred | Term) and not is_function(c):
+        if isinstance(c, AnyPred | Term) and len(c.args) <= 3:
             args = list(c.args) + [Empty()] * (3 - len(c.args))
             if not isinstance(args[i], Empty | Any):
                 return []
