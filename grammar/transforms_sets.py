@@ -113,7 +113,7 @@ def conjuncts(x: LF) -> tuple[LF, ...] | None:
     """The conjunct list of an LF: items of a conjunction, ``(x,)`` for a predicate, else None."""
     if isinstance(x, Conj):
         return x.items
-    if isinstance(x, Term) and not is_function(x):
+    if isinstance(x, Term) and not is_function(x) or isinstance(x, AnyPred):
         return (x,)
     return None
 
