@@ -6,8 +6,8 @@ For a node ``n`` with concentration ``alpha_n``, ``N_n`` customers and tables ``
     p_n(x) = (sum_t n_t f(x | d_t) + alpha_n p_parent(n)(x)) / (N_n + alpha_n),  p_parent(root) = H
 
 with ``f(x | d) = 1[x = d]`` for the constant likelihood and the dish's collapsed categorical
-predictive for the Dirichlet mixture. All nodes and atoms are computed at once by one jit-compiled
-`probtree.downward` pass over the node `Tree`; the same pass carries the product
+predictive for the Dirichlet mixture. All nodes and atoms are computed at once by jit-compiled
+`probtree.downward` passes over the node `Tree` (unrolled: see `_pass`), which also give
 ``S_n = prod_{ancestors a} alpha_a / (N_a + alpha_a)`` so that an atom never seen (open bases)
 gets ``S_n H(x)``. A path that does not exist falls back to its deepest existing ancestor (a new
 node has no customers, so it predicts exactly like its parent). Upper bounds over all paths below
@@ -112,10 +112,17 @@ def snapshot(state: HDPState) -> Snapshot:
     )
 
 
-def _combine(x: jax.Array, parent_value: jax.Array) -> jax.Array:
-    # column 0: s_n = alpha_n / (N_n + alpha_n) in, S_n out; columns 1..: p_n.
-    s = x[:, :1]
-    return jnp.concatenate([s * parent_value[:, :1], x[:, 1:] + s * parent_value[:, 1:]], axis=1)
+def _ancestor(x: jax.Array, parent_value: jax.Array) -> jax.Array:
+    # row = the parent's ancestor ids with the node's own id written at its own depth
+    return jnp.where(x >= 0, x, parent_value)
+
+
+def _coefficient(x: jax.Array, parent_value: jax.Array) -> jax.Array:
+    # columns 0..D: weight of the ancestor at each depth; last column: S_n. The own-depth column
+    # is 1, shallower ones are the parent's times s_n = alpha_n / (N_n + alpha_n).
+    own, s = x[:, :-1], x[:, -1:]
+    return jnp.concatenate([jnp.where(own > 0, 1.0, parent_value[:, :-1] * s),
+                            s * parent_value[:, -1:]], axis=1)
 
 
 def _max(x: jax.Array, agg: jax.Array, n_children: jax.Array) -> jax.Array:
@@ -125,28 +132,33 @@ def _max(x: jax.Array, agg: jax.Array, n_children: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("bounds",))
 def _pass(tree: Tree, customers, alpha_node, e_node, e_atom, e_w, root_value, bounds=True):
-    n, width = tree.n_nodes, root_value.shape[0]
-    m = jnp.zeros((n, width), root_value.dtype).at[e_node, e_atom + 1].add(e_w)
+    """``p_n = S_n H + sum_{ancestors a of n, incl. n} c_{n,a} M_a / (N_a + alpha_a)`` with
+    ``c_{n,a} = prod_{j strictly below a, down to n} alpha_j / (N_j + alpha_j)``: two scalar
+    `downward` passes give every node's ancestor ids and weights, then one gather per level.
+    This unrolls the recursion ``p_n = (M_n + alpha_n p_parent) / (N_n + alpha_n)`` and touches
+    each wide ``(n, A)`` row once per level instead of once per pass step."""
+    n, width, levels = tree.n_nodes, root_value.shape[0], tree.max_depth + 1
+    f = root_value.dtype
+    m = jnp.zeros((n, width - 1), f).at[e_node, e_atom].add(e_w)
     den = customers + alpha_node
-    x = (m / den[:, None]).at[:, 0].set(alpha_node / den)
-    out = downward(tree, x, combine=_combine, root_value=root_value)
+    x = m / den[:, None]
+    onehot = tree.depth[:, None] == jnp.arange(levels)[None]
+    ids = jnp.where(onehot, jnp.arange(n)[:, None], -1).astype(f)
+    anc = downward(tree, ids, combine=_ancestor, root_value=-jnp.ones(levels, f))
+    anc = anc.astype(jnp.int32)
+    cx = jnp.concatenate([onehot.astype(f), (alpha_node / den)[:, None]], axis=1)
+    coef = downward(tree, cx, combine=_coefficient, root_value=jnp.ones(levels + 1, f))
+    scale = coef[:, -1:]
+    p = scale * root_value[None, 1:]
+    for k in range(levels):
+        valid = anc[:, k : k + 1] >= 0
+        p = p + jnp.where(valid, coef[:, k : k + 1], 0.0) * x[jnp.clip(anc[:, k], 0)]
+    out = jnp.concatenate([scale, p], axis=1)
     return out, (upward(tree, out, reduce="max", combine=_max) if bounds else out)
 
 
-def predictive_arrays(
-    tree: Tree, snap: Snapshot, log_h: np.ndarray, *, bounds: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Runs the jit pass for one snapshot on ``tree`` (the current, padded node tree).
-
-    Nodes created after the snapshot have no customers in it, so they predict exactly like their
-    deepest ancestor that existed then; atoms registered after it have no table mass, so they get
-    ``S_n H(x)`` from ``log_h`` (the current ``(A,)`` log base probabilities).
-
-    Returns:
-        ``(P, B)``, both ``(n_pad, 1 + A)``: column 0 holds ``S_n`` and columns ``1..A`` the
-        predictive ``p_n(x)``; ``B`` holds their maxima over each node's subtree (``P`` itself
-        when ``bounds`` is False).
-    """
+def pass_inputs(tree: Tree, snap: Snapshot, log_h: np.ndarray) -> tuple:
+    """The padded device arrays `_pass` takes for one snapshot (see `predictive_arrays`)."""
     n_pad, n_atoms = tree.n_nodes, log_h.shape[0]
     k = snap.customers.shape[0]
     width = fine_bucket(n_atoms + 1)
@@ -164,10 +176,28 @@ def predictive_arrays(
     root[0] = 1.0
     root[1 : 1 + n_atoms] = np.exp(log_h)
     f = jnp.float32
-    p, b = _pass(tree, jnp.asarray(customers, f), jnp.asarray(alpha_node, f), e_node, e_atom,
-                 jnp.asarray(e_w, f), jnp.asarray(root, f), bounds=bounds)
+    return (tree, jnp.asarray(customers, f), jnp.asarray(alpha_node, f), jnp.asarray(e_node),
+            jnp.asarray(e_atom), jnp.asarray(e_w, f), jnp.asarray(root, f))
+
+
+def predictive_arrays(
+    tree: Tree, snap: Snapshot, log_h: np.ndarray, *, bounds: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs the jit pass for one snapshot on ``tree`` (the current, padded node tree).
+
+    Nodes created after the snapshot have no customers in it, so they predict exactly like their
+    deepest ancestor that existed then; atoms registered after it have no table mass, so they get
+    ``S_n H(x)`` from ``log_h`` (the current ``(A,)`` log base probabilities).
+
+    Returns:
+        ``(P, B)``, both ``(n_pad, 1 + A)``: column 0 holds ``S_n`` and columns ``1..A`` the
+        predictive ``p_n(x)``; ``B`` holds their maxima over each node's subtree (``P`` itself
+        when ``bounds`` is False).
+    """
+    n_atoms = log_h.shape[0]
+    p, b = _pass(*pass_inputs(tree, snap, log_h), bounds=bounds)
     width = 1 + n_atoms
-    return np.asarray(p, np.float64)[:, :width], np.asarray(b, np.float64)[:, :width]
+    return np.asarray(p)[:, :width], np.asarray(b)[:, :width]  # float32 views, no copy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +209,8 @@ class Predictor:
     path sets and bounds in plain numpy.
 
     Attributes:
-        probs: ``(n_nodes, A)`` predictive of every registered atom at every node.
+        probs: ``(n_nodes, A)`` predictive of every registered atom at every node (float32 as
+            computed by the jit pass for one state; float64 when averaged over samples).
         unseen_scale: ``(n_nodes,)`` ``S_n``: an atom without table mass has ``S_n H(x)``.
         bounds: ``(n_nodes, A)`` max of ``probs`` over each node's subtree (any path below).
         unseen_bound: ``(n_nodes,)`` max of ``unseen_scale`` over each subtree.
@@ -224,10 +255,10 @@ class Predictor:
             total = None
             for snap in samples:
                 p, _ = predictive_arrays(tree, snap, log_h, bounds=False)
-                total = p if total is None else total + p
+                total = p.astype(np.float64) if total is None else total + p
             mean = total / len(samples)
             tj = jnp.asarray(mean, jnp.float32)
-            bound = np.asarray(upward(tree, tj, reduce="max", combine=_max), np.float64)
+            bound = np.asarray(upward(tree, tj, reduce="max", combine=_max))
         return cls(mean[:n, 1:], mean[:n, 0], bound[:n, 1:], bound[:n, 0], state)
 
     # ------------------------------------------------------------------ queries
