@@ -119,7 +119,7 @@ class Grammar:
         return tuple(r for r in self.rules + self.terminal_rules if r.lhs == lhs)
 
 
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = r"[A-Za-z_][A-Za-z0-9_']*"
 _BRACES = re.compile(r"\{([^{}]*)\}")
 
 
@@ -220,9 +220,10 @@ def parse_grammar(text: str, *, source: str = "<string>", functions=None,
     Args:
         text: the grammar file contents.
         source: the file name used in errors.
-        functions: known transformation-function names (default: :data:`grammar.transforms.
-            TRANSFORMS`).
-        features: known feature names (default: :data:`grammar.features.FEATURES`).
+        functions: known transformation-function names (default: every semantic and syntactic
+            function, :data:`grammar.transforms_syntax.SYNTAX_FUNCTIONS`).
+        features: known feature names (default: :data:`grammar.features.FEATURES` plus the
+            syntactic ``number`` and ``inflection``).
 
     Returns:
         The :class:`Grammar`.
@@ -232,9 +233,11 @@ def parse_grammar(text: str, *, source: str = "<string>", functions=None,
             non-preterminals, or unknown function / feature names (listing the known ones).
     """
     if functions is None:
-        from grammar.transforms import TRANSFORMS as functions
+        from grammar.transforms_syntax import SYNTAX_FUNCTIONS as functions
     if features is None:
-        from grammar.features import FEATURES as features
+        from grammar.features import FEATURES
+        from grammar.transforms_syntax import ROOT_FEATURES
+        features = set(FEATURES) | set(ROOT_FEATURES)
     decls: dict[str, Nonterminal] = {}
     rules: list[Rule] = []
     terms: list[TerminalRule] = []
