@@ -405,17 +405,24 @@ class HDPState:
             path.append(v)
             v = self._node_parent[v]
         alpha = self.alpha
-        tabs: list[tuple[int, int, float]] = []
-        cache: dict[int, float] = {}
-        for k, v in enumerate(path):
-            for t in self._groups[v].get(group, ()):
-                r = self._root_of(t)
-                ll = cache.get(r)
-                if ll is None:
-                    ll = cache[r] = self._log_lik(r, block, nb)
-                tabs.append((k, t, ll))
-        ll_new = self._log_lik_new(group, block, nb)
-        shift = max([ll_new] + [ll for _, _, ll in tabs])
+        groups = self._groups
+        if self.model.base.kind == "constant":
+            # every table of the block's atom has likelihood 1: no dish lookups needed
+            tabs = [(k, t, 0.0) for k, v in enumerate(path) for t in groups[v].get(group, ())]
+            ll_new = self._log_h[group]
+            shift = 0.0 if tabs else ll_new
+        else:
+            tabs = []
+            cache: dict[int, float] = {}
+            for k, v in enumerate(path):
+                for t in groups[v].get(group, ()):
+                    r = self._root_of(t)
+                    ll = cache.get(r)
+                    if ll is None:
+                        ll = cache[r] = self._log_lik(r, block, nb)
+                    tabs.append((k, t, ll))
+            ll_new = self._log_lik_new(group, block, nb)
+            shift = max([ll_new] + [ll for _, _, ll in tabs])
         if shift == NEG_INF:
             raise ValueError("observation has zero probability under the base distribution")
         # scales[k] = prod_{j<k} alpha_j / (N_j + alpha_j): the chance of opening new tables at
@@ -426,7 +433,10 @@ class HDPState:
             dens.append(self._node_customers[v] + a)
             scales.append(scales[-1] * a / dens[-1])
         size = self._table_size
-        weights = [scales[k] * size[t] * math.exp(ll - shift) / dens[k] for k, t, ll in tabs]
+        if shift == 0.0 and self.model.base.kind == "constant":
+            weights = [scales[k] * size[t] / dens[k] for k, t, _ in tabs]
+        else:
+            weights = [scales[k] * size[t] * math.exp(ll - shift) / dens[k] for k, t, ll in tabs]
         weights.append(scales[-1] * math.exp(ll_new - shift))
         return path, tabs, weights, shift
 
@@ -496,6 +506,29 @@ class HDPState:
         self._obs_node[o], self._obs_atom[o], self._obs_table[o] = node, a, t
         self._node_obs[node].append(o)
         return o, logp
+
+    def log_predictive(self, path: Sequence[Hashable], atom: Hashable) -> float:
+        """``log p(atom)`` at ``path`` under the current seating, without seating anything.
+
+        Cheap (it walks the tables on the path to the root), so MCMC over derivations can score
+        a rule after every ``add``/``remove`` without rebuilding a `Predictor`. A missing path
+        uses its deepest existing node; an atom never registered gets ``S_n H(atom)``.
+        """
+        node, _ = self.find(path)
+        a = self._atom_id.get(atom)
+        if a is None:
+            lp = self.model.base.log_prob(atom)
+            if lp == NEG_INF:
+                return NEG_INF
+            out, v = lp, node
+            while v >= 0:
+                alpha = self.alpha[self._node_level[v]]
+                out += math.log(alpha / (self._node_customers[v] + alpha))
+                v = self._node_parent[v]
+            return out
+        block = {a: 1}
+        _, _, weights, shift = self._options(node, block, 1, self._group_of(block))
+        return math.log(sum(weights)) + shift
 
     def remove(self, obs: int) -> None:
         """Removes observation ``obs`` (an id returned by `add`), unseating it."""

@@ -42,6 +42,16 @@ def test_jit_predictive_matches_per_node_loop(kind):
         np.testing.assert_allclose(pred.bounds[v], pred.probs[sub].max(axis=0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["constant", "dirichlet"])
+def test_log_predictive_matches_predictor(kind):
+    state = _random_state(kind, seed=5)
+    pred = hdp.Predictor.from_state(state)
+    for path in [(), ("p",), ("q", 1), ("r", 2), ("zz", 0), ("p", 9)]:
+        for atom in "abcde":
+            assert np.exp(state.log_predictive(path, atom)) == pytest.approx(
+                pred.prob(path, atom), rel=2e-5)
+
+
 def test_node_tree_is_a_core_tree_with_stable_ids():
     state = _random_state("constant")
     tree = state.tree()
@@ -209,6 +219,8 @@ def test_pluggable_open_base_and_sequence_base_values():
     pred = hdp.Predictor.from_state(state)
     assert pred.path(("g",)).sum() + pred.unseen_mass(("g",)) == pytest.approx(1.0, abs=1e-6)
     assert pred.prob(("h",), 10) == pytest.approx(pred.unseen_scale[0] * 2.0**-11, rel=1e-6)
+    assert np.exp(state.log_predictive(("g",), 10)) == pytest.approx(pred.prob(("g",), 10),
+                                                                     rel=1e-5)
     with pytest.raises(ValueError, match="zero probability"):
         state.add(rng, ("g",), -1)
     seq = hdp.SequenceBase(4, 0.5, excluded_tokens={"x"}, excluded_phrases={("a",)})
