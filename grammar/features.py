@@ -21,8 +21,9 @@ Values follow ``get_feature`` of the official code: ``function``/``function_only
 variant ``predicate``/``constant``); ``constant``; ``arity`` (``0``-``3``, ``null`` for a
 conjunction);
 ``arg1..3`` and ``arg1_only..arg3_only`` (the constant or functor in that argument, ``other`` for a
-non-predicate); ``arg2_arity``. The syntactic features ``number`` and ``inflection`` are not
-provided because the syntactic attributes are not modelled (see :mod:`grammar.transforms`).
+non-predicate); ``arg2_arity``. The syntactic features ``number`` and ``inflection`` read the
+attributes of a :class:`~grammar.transforms_syntax.Root` (see
+:func:`grammar.transforms_syntax.root_feature`).
 
 References:
     ``get_feature`` and helpers (``get_function``, ``has_function``, ``get_predicate``,

@@ -31,11 +31,14 @@ the official apply, whose ``MergeVariables`` flag is unused):
 - ``identity``, ``null`` (child carries :class:`~grammar.logic.Empty`), ``empty_tuple``,
   ``empty_tuple_only``, ``loc`` (``answer(A, (loc(B, A), ...))`` gives Empty), ``two_predicates``.
 
-Deviations: the syntactic attributes (grammatical number, concord, inflection) are not modelled —
-``english.gram`` (the no-morphology grammar of every README experiment) uses no function that
-sets them except ``null``, which resets them; inverses ignore the head constraints and the
-relative order of renamed variables (they return free variables), so they are supersets of the
-exact inverse images — still sound for parsing, which re-applies the functions.
+Syntactic attributes (grammatical number, concord, inflection) live in
+:mod:`grammar.transforms_syntax`, which wraps every function here (attributes copied; ``null``
+resets them) and adds the syntactic ones; ``english.gram`` (the no-morphology grammar of every
+README experiment) needs none of them.
+
+Deviation: inverses ignore the head constraints and the relative order of renamed variables (they
+return free variables), so they are supersets of the exact inverse images — still sound for
+parsing, which re-applies the functions.
 
 References:
     ``apply`` and the ``select_left``/``delete_left``/... templates of ``datalog.h`` in
