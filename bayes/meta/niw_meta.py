@@ -91,11 +91,14 @@ def sgld_gaussian_fit(
     A = clip(1/unbiased variance, a_min, a_max); ``clamped_frac`` is the fraction of coordinates
     where the clip was active.
 
+    With a single kept sample the variance is undefined; it is taken as 0, so A = ``a_max``
+    everywhere (fully clamped), which keeps ``steps=1`` usable for the memory-vs-steps curve.
+
     Raises:
-        ValueError: fewer than two kept samples.
+        ValueError: no kept sample.
     """
-    if steps - burnin < 2:
-        raise ValueError(f"steps - burnin: need >= 2 kept SGLD samples, got {steps - burnin}")
+    if steps - burnin < 1 or burnin < 0:
+        raise ValueError(f"steps - burnin: need >= 1 kept SGLD sample, got {steps - burnin}")
     if preconditioner not in ("none", "adam"):
         raise ValueError(f"preconditioner: expected 'none' or 'adam', got {preconditioner!r}")
     grad = jax.grad(energy)
@@ -124,7 +127,7 @@ def sgld_gaussian_fit(
     zeros = jnp.zeros_like(theta0)
     init = (theta0, zeros, zeros, zeros, zeros)
     (_, _, _, mean, m2), _ = jax.lax.scan(body, init, jnp.arange(steps))
-    var = m2 / (steps - burnin - 1)
+    var = m2 / max(steps - burnin - 1, 1)  # one kept sample: var 0, so A = a_max everywhere
     raw = 1.0 / jnp.maximum(var, 1e-30)
     clamped = jnp.mean(((raw < a_min) | (raw > a_max)).astype(jnp.float32))
     return GaussianFit(mean, jnp.clip(raw, a_min, a_max), clamped)

@@ -76,10 +76,10 @@ class Task:
 def load_letter() -> tuple[np.ndarray, np.ndarray]:
     """UCI Letter Recognition: ``x (20000, 16) float32`` in [-1, 1], ``y (20000,)`` 0..25."""
     path = _DATA / "letter-recognition.data"
-    raw = np.loadtxt(path, delimiter=",", dtype=str)
-    y = np.array([ord(c) - ord("A") for c in raw[:, 0]], dtype=np.int32)
-    x = raw[:, 1:].astype(np.float32) / 7.5 - 1.0
-    return x, y
+    rows = path.read_text().split()
+    y = np.array([ord(r[0]) - ord("A") for r in rows], dtype=np.int32)
+    x = np.array(",".join(r[2:] for r in rows).split(","), dtype=np.float32).reshape(len(rows), 16)
+    return x / 7.5 - 1.0, y
 
 
 def load_digits_rotated() -> tuple[np.ndarray, np.ndarray]:

@@ -63,7 +63,7 @@ def test_sgld_fit_clamps_and_reports(key):
     assert float(fit.clamped_frac) == 1.0  # adam spread ~1e-3 ⇒ 1/var ≫ 10
     np.testing.assert_allclose(fit.precision, 10.0)
     with pytest.raises(ValueError, match="steps - burnin"):
-        sgld_gaussian_fit(key, energy, jnp.zeros(5), steps=3, burnin=2, step_size=1e-3)
+        sgld_gaussian_fit(key, energy, jnp.zeros(5), steps=3, burnin=3, step_size=1e-3)
 
 
 def test_niw_meta_learns_sinusoid_and_beats_its_initialisation(key):

@@ -1,0 +1,130 @@
+"""Episode samplers, ProtoNet, MAML/FOMAML, calibration metrics, checkpoints and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayes.meta.calibration import classification_metrics, ece, regression_metrics
+from bayes.meta.episodes import ClassEpisodeSampler, sample_sineline
+from bayes.meta.protonet import prototype_logits
+from bayes.meta.tasks import make_task
+from bayes.meta.train import load_checkpoint, make_learner, save_checkpoint
+
+
+def test_class_sampler_draws_distinct_examples_of_distinct_split_classes(key):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(6), [7, 8, 9, 7, 10, 8])
+    x = np.stack([np.arange(y.size), y], axis=1).astype(np.float32)  # row id, true class
+    split = [1, 3, 4, 5]
+    eps = ClassEpisodeSampler(x, y, split, n_way=3, k_shot=2, n_query=4).sample(key, 16)
+    assert eps.x_support.shape == (16, 6, 2) and eps.x_query.shape == (16, 12, 2)
+    for b in range(16):
+        xs = np.concatenate([eps.x_support[b], eps.x_query[b]])
+        ys = np.concatenate([eps.y_support[b], eps.y_query[b]])
+        assert len(set(xs[:, 0].tolist())) == xs.shape[0]  # no example twice
+        true = xs[:, 1].astype(int)
+        assert set(true) <= set(split) and len(set(true)) == 3
+        for lab in range(3):  # one episode label <-> one original class
+            assert len(set(true[ys == lab])) == 1
+    with pytest.raises(ValueError, match="class 0 has 7 examples"):
+        ClassEpisodeSampler(x, y, [0, 1], n_way=2, k_shot=5, n_query=5)
+    with pytest.raises(ValueError, match="n_way"):
+        ClassEpisodeSampler(x, y, [0, 1], n_way=3, k_shot=1, n_query=1)
+    del rng
+
+
+def test_sineline_mixes_sines_and_lines(key):
+    eps = sample_sineline(key, 400, 5, 5, noise_std=0.0)
+    x = np.concatenate([eps.x_support, eps.x_query], axis=1)[..., 0]
+    y = np.concatenate([eps.y_support, eps.y_query], axis=1)
+    resid = [np.abs(np.polyval(np.polyfit(xi, yi, 1), xi) - yi).max() for xi, yi in zip(x, y)]
+    frac_lines = np.mean(np.array(resid) < 1e-3)
+    assert 0.4 < frac_lines < 0.6  # 50/50 mix, 400 tasks: ±4 sd
+
+
+def test_prototype_logits_match_brute_force(key):
+    zs = jax.random.normal(key, (6, 3))
+    ys = jnp.array([0, 1, 2, 0, 1, 2])
+    zq = jax.random.normal(jax.random.fold_in(key, 1), (4, 3))
+    got = prototype_logits(zs, ys, zq, 3)
+    protos = np.stack([np.asarray(zs)[np.asarray(ys) == k].mean(0) for k in range(3)])
+    want = -((np.asarray(zq)[:, None, :] - protos[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_maml_one_step_adaptation_matches_manual_sgd(key):
+    task = make_task("sinusoid")
+    learner = make_learner("maml", task, inner_steps=1, inner_lr=0.01)
+    state = learner.init(key)
+    eps = task.sample(key, 2)
+    from bayes.meta.base import network
+
+    net = network(task)
+    g = jax.grad(net.nll, argnums=1)(task, state.theta, eps.x_support[0], eps.y_support[0])
+    want = net.apply(state.theta - 0.01 * g, eps.x_query[0])[:, 0]
+    got = learner.predict(key, state, eps)[0, :, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_maml_and_fomaml_differ_only_by_second_order_terms(key):
+    task = make_task("sinusoid")
+    eps = task.sample(key, 4)
+    learners = {m: make_learner(m, task, inner_steps=2) for m in ("maml", "fomaml")}
+    s0 = learners["maml"].init(key)
+    new = {m: lr.step(key, s0, eps)[0].theta for m, lr in learners.items()}
+    assert not np.allclose(new["maml"], new["fomaml"])
+    zero = {m: make_learner(m, task, inner_steps=0).step(key, s0, eps)[0].theta
+            for m in ("maml", "fomaml")}
+    np.testing.assert_allclose(zero["maml"], zero["fomaml"], rtol=1e-6)
+
+
+def test_ece_and_metrics_against_hand_computation():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    labels = np.array([0, 1, 1, 0])
+    # bins of width 0.5: confidences {0.9, 0.8, 0.7, 0.6} all in (0.5, 1]: acc 3/4, conf 0.75.
+    assert ece(probs, labels, n_bins=2) == pytest.approx(0.0, abs=1e-12)
+    # 10 bins: [0.9]->1 vs .9, [0.8]->0 vs .8, [0.7]->1 vs .7, [0.6]->1 vs .6.
+    assert ece(probs, labels, n_bins=10) == pytest.approx((0.1 + 0.8 + 0.3 + 0.4) / 4)
+    m = classification_metrics(probs.reshape(2, 2, 2), labels.reshape(2, 2))
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["ci95"] == pytest.approx(1.96 * np.std([0.5, 1.0], ddof=1) / np.sqrt(2))
+    assert m["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.7, 0.6])))
+    pred = np.stack([np.zeros((2, 3)), np.ones((2, 3))], axis=-1)
+    r = regression_metrics(pred, np.ones((2, 3)))
+    assert r["mse"] == pytest.approx(1.0)
+    assert r["nll"] == pytest.approx(0.5 * (np.log(2 * np.pi) + 1.0))
+    with pytest.raises(ValueError, match="probs, labels"):
+        classification_metrics(probs, labels)
+
+
+def test_checkpoint_round_trip(tmp_path, key):
+    task = make_task("sinusoid")
+    learner = make_learner("niw", task)
+    state = learner.init(key)
+    save_checkpoint(tmp_path / "s.msgpack", state, {"method": "niw"})
+    back, meta = load_checkpoint(tmp_path / "s.msgpack", learner.init(jax.random.key(5)))
+    assert meta == {"method": "niw"}
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(back)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="no hyper-parameter"):
+        make_learner("niw", task, inner_lr=0.1)
+    with pytest.raises(ValueError, match="ProtoNet needs a classification"):
+        make_learner("protonet", task)
+
+
+def test_cli_train_then_eval_prints_json(tmp_path, capsys):
+    from probtree.cli import main
+
+    ck = tmp_path / "p.msgpack"
+    assert main(["meta", "train", "--method", "protonet", "--task", "letter", "--steps", "3",
+                 "--out", str(ck)]) == 0
+    assert main(["meta", "eval", "--checkpoint", str(ck), "--episodes", "20",
+                 "--diagram", str(tmp_path / "rel.png")]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(last) >= {"accuracy", "ci95", "ece", "nll"} and 0.0 <= last["accuracy"] <= 1.0
+    assert (tmp_path / "rel.png").stat().st_size > 1000
