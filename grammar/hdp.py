@@ -10,7 +10,9 @@ The pieces, one module each:
 * `grammar.hdp_base`: base distributions (`CategoricalBase`, open `SequenceBase`, and the
   `DirichletCategorical` mixture of the official library's worked example).
 * `grammar.hdp_state`: `HDPModel` (hyperparameters) and `HDPState` (Chinese restaurant franchise
-  seating in doubling arrays, the node tree as a core `probtree.Tree`, ``add``/``remove``).
+  seating in doubling arrays, the node tree as a core `probtree.Tree`).
+* `grammar.hdp_seating`: the sequential seating kernel of `HDPState` (``add``, ``remove``,
+  ``log_predictive``, ``log_joint``).
 * `grammar.hdp_gibbs`: ``init``/``step``/``run`` (collapsed Gibbs sweeps reseating tables at
   every level and observations, auxiliary-variable resampling of the per-level concentrations),
   `Info`.
@@ -27,6 +29,8 @@ What the semantic parser uses, per nonterminal::
     pred.path_set((hdp.ANY, "texas", hdp.Wildcard({"ohio"})))      # partially known LF
     pred.bound((hdp.ANY, hdp.ANY, "x"))                            # admissible upper bound
     obs, logp = state.add(rng, features, rule); state.remove(obs)  # MH on derivations
+    state.log_predictive(features, rule)                           # cheap, no Predictor
+    hdp.sweep(state, rng); hdp.sample_alpha(state, rng)            # in-place variants of step
 
 Example:
     >>> import jax

@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from grammar.hdp_state import HDPModel, HDPState, rng_from
+from grammar.hdp_seating import rng_from
+from grammar.hdp_state import HDPModel, HDPState
 
 
 class Info(NamedTuple):
