@@ -234,21 +234,41 @@ class Predictor:
     state: HDPState
 
     @classmethod
-    def from_state(cls, state: HDPState) -> Predictor:
-        """Predictive of the current seating."""
-        return cls.from_samples(state, [snapshot(state)])
+    def from_state(cls, state: HDPState, *, backend: str = "auto") -> Predictor:
+        """Predictive of the current seating (see `from_samples` for ``backend``)."""
+        return cls.from_samples(state, [snapshot(state)], backend=backend)
 
     @classmethod
-    def from_samples(cls, state: HDPState, samples: Sequence[Snapshot]) -> Predictor:
+    def from_samples(
+        cls, state: HDPState, samples: Sequence[Snapshot], *, backend: str = "auto"
+    ) -> Predictor:
         """Predictive averaged over posterior ``samples`` (snapshots of earlier seatings of
-        ``state``'s chain); node and atom registries come from ``state``."""
+        ``state``'s chain); node and atom registries come from ``state``.
+
+        Args:
+            state: the chain's current state (registries; not modified).
+            samples: one or more `Snapshot`s.
+            backend: ``"jax"`` (the jit passes), ``"numpy"`` (the same recursion level by level
+                in numpy, float64, no compilation) or ``"auto"``: numpy below 2**16 node-atom
+                pairs, where a compile per new size would cost more than the work (a grammar has
+                dozens of small HDPs), jax above.
+        """
         if not samples:
             raise ValueError("samples: expected at least one snapshot")
-        tree = state.tree()
+        if backend not in ("auto", "jax", "numpy"):
+            raise ValueError(f"backend: expected 'auto', 'jax' or 'numpy', got {backend!r}")
         log_h = state.log_base()
         n = state.n_nodes
         if any(s.customers.shape[0] > n for s in samples):
             raise ValueError("samples: a snapshot has more nodes than state (not the same chain)")
+        if backend == "numpy" or (backend == "auto" and n * (1 + len(log_h)) < 2**16):
+            mean = sum(_numpy_pass(state, s, log_h) for s in samples) / len(samples)
+            bound = mean.copy()
+            parent = state.node_parent
+            for v in range(n - 1, 0, -1):  # children have larger ids than their parents
+                np.maximum(bound[parent[v]], bound[v], out=bound[parent[v]])
+            return cls(mean[:, 1:], mean[:, 0], bound[:, 1:], bound[:, 0], state)
+        tree = state.tree()
         if len(samples) == 1:
             mean, bound = predictive_arrays(tree, samples[0], log_h)
         else:
@@ -361,6 +381,28 @@ class Predictor:
             else:
                 np.maximum(best, self.probs[v], out=best)
         return best
+
+
+def _numpy_pass(state: HDPState, snap: Snapshot, log_h: np.ndarray) -> np.ndarray:
+    """``(n_nodes, 1 + A)`` like `predictive_arrays`, level by level in numpy (float64)."""
+    n, n_atoms = state.n_nodes, log_h.shape[0]
+    k = snap.customers.shape[0]
+    m = np.zeros((n, n_atoms))
+    np.add.at(m, (snap.entry_node, snap.entry_atom), snap.entry_weight)
+    customers = np.zeros(n)
+    customers[:k] = snap.customers
+    level, parent = state.node_level, state.node_parent
+    alpha = snap.alpha[level]
+    den = customers + alpha
+    out = np.empty((n, 1 + n_atoms))
+    out[0, 0] = alpha[0] / den[0]
+    out[0, 1:] = (m[0] + alpha[0] * np.exp(log_h)) / den[0]
+    for lvl in range(1, int(level.max(initial=0)) + 1):
+        idx = np.flatnonzero(level == lvl)
+        a, d, pv = alpha[idx, None], den[idx, None], out[parent[idx]]
+        out[idx, 0] = pv[:, 0] * a[:, 0] / d[:, 0]
+        out[idx, 1:] = (m[idx] + a * pv[:, 1:]) / d
+    return out
 
 
 def predictive_reference(state: HDPState) -> np.ndarray:

@@ -97,11 +97,12 @@ class HDPModel:
 
 
 def fine_bucket(n: int) -> int:
-    """``n`` rounded up to a multiple of 1/16 of its power of two (at least 8): under 7% padding
-    waste while the number of distinct sizes (jit recompiles) still grows only logarithmically."""
-    if n <= 8:
-        return 8
-    step = 1 << max(0, n.bit_length() - 5)
+    """Padded size for ``n``: a power of two up to 1024 (few shapes, so few jit compiles, where
+    padding is cheap), then a multiple of 1/16 of the power of two (under 7% padding waste) while
+    the number of distinct sizes still grows only logarithmically."""
+    if n <= 1024:
+        return max(8, 1 << max(0, n - 1).bit_length())
+    step = 1 << (n.bit_length() - 5)
     return -(-n // step) * step
 
 

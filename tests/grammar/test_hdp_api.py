@@ -29,10 +29,11 @@ def _random_state(kind: str, seed: int = 0, n: int = 60) -> HDPState:
     return state
 
 
+@pytest.mark.parametrize("backend", ["jax", "numpy"])
 @pytest.mark.parametrize("kind", ["constant", "dirichlet"])
-def test_jit_predictive_matches_per_node_loop(kind):
+def test_jit_predictive_matches_per_node_loop(kind, backend):
     state = _random_state(kind)
-    pred = hdp.Predictor.from_state(state)
+    pred = hdp.Predictor.from_state(state, backend=backend)
     np.testing.assert_allclose(pred.probs, predictive_reference(state), rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, atol=1e-5)
     # bounds: max over the node's subtree, by networkx descendants
@@ -57,7 +58,8 @@ def test_node_tree_is_a_core_tree_with_stable_ids():
     tree = state.tree()
     n = state.n_nodes
     assert tree.n_nodes == fine_bucket(n) >= n
-    assert [fine_bucket(k) for k in (1, 9, 17, 100, 10001)] == [8, 9, 17, 100, 10240]
+    assert [fine_bucket(k) for k in (1, 9, 100, 1024, 1025, 10001)] == [8, 16, 128, 1024, 1088,
+                                                                         10240]
     np.testing.assert_array_equal(np.asarray(tree.parent)[:n], state.node_parent)
     for v in range(1, n):
         assert state.node(state.path_of(v)) == v
@@ -100,14 +102,14 @@ def test_path_sets_and_bounds_against_brute_force():
 
 def test_jit_pass_does_not_recompile_and_matches_eager():
     state = _random_state("constant", seed=2, n=12)
-    first = hdp.Predictor.from_state(state)
+    first = hdp.Predictor.from_state(state, backend="jax")
     size = _pass._cache_size()
     state.alpha *= 3.0  # new values, same shapes
-    pred = hdp.Predictor.from_state(state)
+    pred = hdp.Predictor.from_state(state, backend="jax")
     assert _pass._cache_size() == size
     assert np.abs(pred.probs - first.probs).max() > 1e-3
     with jax.disable_jit():
-        eager = hdp.Predictor.from_state(state)
+        eager = hdp.Predictor.from_state(state, backend="jax")
     np.testing.assert_allclose(pred.probs, eager.probs, rtol=1e-5)
 
 
@@ -133,9 +135,12 @@ def test_sample_average_is_mean_of_sample_predictives():
         hdp.sweep(state, rng)
         samples.append(hdp.snapshot(state))
     state.add(rng, ("new", 5), "c")  # a node created after the samples falls back
-    avg = hdp.Predictor.from_samples(state, samples)
-    singles = [hdp.Predictor.from_samples(state, [s]) for s in samples]
+    avg = hdp.Predictor.from_samples(state, samples, backend="jax")
+    singles = [hdp.Predictor.from_samples(state, [s], backend="jax") for s in samples]
     np.testing.assert_allclose(avg.probs, np.mean([p.probs for p in singles], axis=0), rtol=1e-6)
+    avg_np = hdp.Predictor.from_samples(state, samples, backend="numpy")
+    np.testing.assert_allclose(avg_np.probs, avg.probs, rtol=2e-5)
+    np.testing.assert_allclose(avg_np.bounds, avg.bounds, rtol=2e-5)
     v_new, v_root = state.node(("new", 5)), 0
     np.testing.assert_allclose(singles[0].probs[v_new], singles[0].probs[v_root], rtol=1e-6)
 
@@ -188,6 +193,8 @@ def test_bad_inputs_raise_clear_errors():
     pred = hdp.Predictor.from_state(state)
     with pytest.raises(ValueError, match="spec"):
         pred.path_set((hdp.ANY, hdp.ANY))
+    with pytest.raises(ValueError, match="backend"):
+        hdp.Predictor.from_state(state, backend="gpu")
     with pytest.raises(TypeError, match="serialise"):
         s2 = hdp.HDPState(hdp.HDPModel(hdp.CategoricalBase.uniform([frozenset()]), (1.0, 1.0)))
         hdp.save(s2, "/dev/null")

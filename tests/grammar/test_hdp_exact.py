@@ -32,13 +32,14 @@ def _hand_state() -> HDPState:
     return s
 
 
-def test_predictive_matches_hand_computed_values():
+@pytest.mark.parametrize("backend", ["jax", "numpy"])
+def test_predictive_matches_hand_computed_values(backend):
     s = _hand_state()
     # root: N=3, tables a,a,b of size 1, alpha 2, H = 1/3 each.
     root = np.array([8 / 15, 1 / 3, 2 / 15])
     x = np.array([(2 + 8 / 15) / 3, (1 / 3) / 3, (2 / 15) / 3])
     y = np.array([(8 / 15) / 2, (1 + 1 / 3) / 2, (2 / 15) / 2])
-    pred = hdp.Predictor.from_state(s)
+    pred = hdp.Predictor.from_state(s, backend=backend)
     np.testing.assert_allclose(pred.path(()), root, rtol=1e-6)
     np.testing.assert_allclose(pred.path(("x",)), x, rtol=1e-6)
     np.testing.assert_allclose(pred.path(("y",)), y, rtol=1e-6)
@@ -57,13 +58,14 @@ def test_predictive_matches_hand_computed_values():
     assert set(entries) == {("x",), (hdp.Wildcard({"x", "y"}),)}
 
 
-def test_open_base_predictive_plus_unseen_mass_sums_to_one():
+@pytest.mark.parametrize("backend", ["jax", "numpy"])
+def test_open_base_predictive_plus_unseen_mass_sums_to_one(backend):
     base = hdp.SequenceBase(n_tokens=4, end_probability=0.5)
     s = HDPState(hdp.HDPModel(base, alpha=(1.5, 0.7, 0.3)))
     rng = np.random.default_rng(0)
     for i in range(12):
         s.add(rng, (i % 2, i % 3), tuple(rng.integers(4, size=1 + i % 2).tolist()))
-    pred = hdp.Predictor.from_state(s)
+    pred = hdp.Predictor.from_state(s, backend=backend)
     for path in [(), (0,), (1, 1), (0, 2), (5, 5)]:
         total = pred.path(path).sum() + pred.unseen_mass(path)
         assert total == pytest.approx(1.0, abs=1e-5)

@@ -31,7 +31,7 @@ def test_official_worked_example():
     state = hdp.init(model, data, jax.random.key(0))
     state, samples, infos = hdp.run(jax.random.key(1), state, burn_in=200, n_samples=160, thin=5)
     assert len(samples) == 160
-    pred = hdp.Predictor.from_samples(state, samples)
+    pred = hdp.Predictor.from_samples(state, samples, backend="jax")
     documented = {
         ((1,), "+"): 0.283680, ((2,), "+"): 0.002809, ((3,), "+"): 0.003907,
         ((1,), "-"): 0.002809, ((2,), "-"): 0.283680, ((3,), "-"): 0.003907,
@@ -40,8 +40,10 @@ def test_official_worked_example():
     for (path, atom), value in documented.items():
         assert pred.prob(path, atom) == pytest.approx(value, abs=2e-6), (path, atom)
     # the last-state predictor (what the official parser uses) agrees here too
-    last = hdp.Predictor.from_state(state)
+    last = hdp.Predictor.from_state(state)  # numpy backend at this size
     assert last.prob((1,), "+") == pytest.approx(0.283680, abs=2e-6)
+    numpy_avg = hdp.Predictor.from_samples(state, samples, backend="numpy")
+    np.testing.assert_allclose(numpy_avg.probs, pred.probs, rtol=1e-5)
 
 
 def _log_post_alpha(alpha, m, n, a, b):
