@@ -113,6 +113,8 @@ def load(path: str | os.PathLike) -> HDPState:
         else:
             state._t_free.append(t)
     for t, x, c in data["hist"].tolist():
+        if not 0 <= t < n_t or state._hist[t] is None or not 0 <= x < state.n_atoms or c <= 0:
+            raise ValueError(f"hist: bad entry (table {t}, atom {x}, count {c})")
         state._hist[t][x] = c
     for o in range(n_o):
         if data["obs_table"][o] >= 0:
@@ -134,6 +136,8 @@ def _recount(state: HDPState, data: dict) -> None:
     np.add.at(size, data["table_parent"][child], 1)
     if not np.array_equal(size[tables], data["table_size"][tables]):
         raise ValueError("table_size: does not match the observation/table assignments")
+    if any(sum(state._hist[t].values()) != data["table_nobs"][t] for t in tables.tolist()):
+        raise ValueError("table_nobs: does not match the observation histograms")
     cust = np.bincount(data["table_node"][tables], weights=size[tables], minlength=n)
     if not np.array_equal(cust.astype(np.int64), data["node_customers"]):
         raise ValueError("node_customers: does not match the table sizes")

@@ -234,14 +234,13 @@ class Seating:
         """
         a = self.register_atom(atom)
         node = self.node(path, create=True)
-        rng = rng_from(key)
+        t, logp = self._seat(node, {a: 1}, 1, rng_from(key))
         if self._o_free:
             o = self._o_free.pop()
         else:
             o = self._n_oslots
             self._grow("obs", _OBS, o + 1)
             self._n_oslots += 1
-        t, logp = self._seat(node, {a: 1}, 1, rng)
         self._obs_node[o], self._obs_atom[o], self._obs_table[o] = node, a, t
         self._node_obs[node].append(o)
         return o, logp
