@@ -97,6 +97,7 @@ def load(path: str | os.PathLike) -> HDPState:
         if not 0 <= parents[i] < i:
             raise ValueError(f"node_parent[{i}] = {parents[i]}: expected an earlier node")
         state._new_node(int(parents[i]), keys[i])
+    _check_ranges(data, state.n_nodes)
     n_t, n_o = data["table_node"].shape[0], data["obs_node"].shape[0]
     state._grow("table", _TABLE, n_t)
     state._grow("obs", _OBS, n_o)
@@ -123,6 +124,25 @@ def load(path: str | os.PathLike) -> HDPState:
             state._o_free.append(o)
     _recount(state, data)
     return state
+
+
+def _check_ranges(data: dict, n: int) -> None:
+    """Index columns point inside the arrays and at occupied tables (before anything uses them)."""
+    n_t = data["table_node"].shape[0]
+    if any(data[k].shape[0] != n_t for k in _TABLE) or any(
+        data[k].shape[0] != data["obs_node"].shape[0] for k in _OBS
+    ):
+        raise ValueError("table/observation columns: expected equal lengths")
+    tables = np.flatnonzero(data["table_size"] > 0)
+    live = np.zeros(n_t + 1, bool)  # the last slot stands for "no parent"
+    live[tables] = True
+    live[-1] = True
+    tp, tn = data["table_parent"][tables], data["table_node"][tables]
+    if np.any((tn < 0) | (tn >= n)) or np.any((tp < -1) | (tp >= n_t)) or not np.all(live[tp]):
+        raise ValueError("table_node/table_parent: out of range or pointing at an empty table")
+    ot, on = data["obs_table"], data["obs_node"]
+    if np.any(ot >= n_t) or not np.all(live[ot[ot >= 0]]) or np.any((on >= n) | (on < -1)):
+        raise ValueError("obs_table/obs_node: out of range or pointing at an empty table")
 
 
 def _recount(state: HDPState, data: dict) -> None:

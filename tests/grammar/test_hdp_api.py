@@ -170,6 +170,11 @@ def test_save_load_round_trip(tmp_path):
     np.savez(bad, **data)
     with pytest.raises(ValueError, match="table_size"):
         hdp.load(bad)
+    data["table_size"] = data["table_size"] - 1
+    data["table_parent"] = data["table_parent"] + 10**6
+    np.savez(bad, **data)
+    with pytest.raises(ValueError, match="table_parent"):
+        hdp.load(bad)
 
 
 def test_bad_inputs_raise_clear_errors():
