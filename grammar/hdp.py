@@ -51,7 +51,7 @@ References:
 from grammar.hdp_base import CategoricalBase, DirichletCategorical, SequenceBase
 from grammar.hdp_gibbs import Info, init, run, sample_alpha, step, sweep, tables_per_level
 from grammar.hdp_io import load, save, summary
-from grammar.hdp_predict import ANY, Predictor, Snapshot, Wildcard, snapshot
+from grammar.hdp_predict import ANY, Predictor, Snapshot, Wildcard, is_wildcard, snapshot
 from grammar.hdp_state import HDPModel, HDPState
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "Snapshot",
     "Wildcard",
     "init",
+    "is_wildcard",
     "load",
     "run",
     "sample_alpha",

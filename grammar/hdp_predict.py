@@ -63,6 +63,14 @@ class Wildcard:
 ANY = Wildcard()
 
 
+def is_wildcard(value: object) -> bool:
+    """True for a `Wildcard` or any wildcard-like value with an ``excluded`` set (such as
+    ``grammar.features.Wildcard``), so feature tuples can be passed to path sets unchanged."""
+    return isinstance(value, Wildcard) or isinstance(
+        getattr(value, "excluded", None), frozenset | set
+    )
+
+
 class Snapshot(NamedTuple):
     """The arrays the predictive needs from one seating (a posterior sample).
 
@@ -322,7 +330,7 @@ class Predictor:
 
         Args:
             spec: one entry per feature level: a value, or a `Wildcard` (``ANY``) with optional
-                excluded values.
+                excluded values (any object with an ``excluded`` set counts, see `is_wildcard`).
 
         Returns:
             ``[(path set, (A,) probs)]``. A path set is ``spec`` with the wildcards resolved:
@@ -341,8 +349,8 @@ class Predictor:
                 continue
             s = spec[level]
             kids = st._children[v]
-            if isinstance(s, Wildcard):
-                rest = Wildcard(s.excluded | frozenset(kids))
+            if is_wildcard(s):
+                rest = Wildcard(frozenset(s.excluded) | frozenset(kids))
                 out.append((prefix + (rest,) + spec[level + 1 :], self.probs[v]))
                 for key, c in kids.items():
                     if key not in s.excluded:
@@ -362,7 +370,7 @@ class Predictor:
         spec = self._check_spec(spec)
         free = [True] * (len(spec) + 1)
         for i in range(len(spec) - 1, -1, -1):
-            free[i] = free[i + 1] and spec[i] == ANY
+            free[i] = free[i + 1] and is_wildcard(spec[i]) and not spec[i].excluded
         st = self.state
         best = np.zeros(self.probs.shape[1])
         stack = [(0, 0)]
@@ -373,7 +381,7 @@ class Predictor:
                 continue
             s = spec[level]
             kids = st._children[v]
-            if isinstance(s, Wildcard):
+            if is_wildcard(s):
                 np.maximum(best, self.probs[v], out=best)  # a value not stored
                 stack.extend((c, level + 1) for k, c in kids.items() if k not in s.excluded)
             elif s in kids:

@@ -100,6 +100,25 @@ def test_path_sets_and_bounds_against_brute_force():
         np.testing.assert_allclose(pred.bound(spec), brute, rtol=1e-12)
 
 
+def test_wildcard_like_values_from_other_modules_are_accepted():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class OtherWildcard:  # e.g. grammar.features.Wildcard
+        excluded: frozenset = frozenset()
+
+    state = _random_state("constant", seed=6)
+    pred = hdp.Predictor.from_state(state)
+    theirs = (OtherWildcard(frozenset({"p"})), OtherWildcard())
+    ours = (hdp.Wildcard({"p"}), hdp.ANY)
+    assert hdp.is_wildcard(theirs[0]) and not hdp.is_wildcard("p")
+    np.testing.assert_array_equal(pred.bound(theirs), pred.bound(ours))
+    a, b = pred.path_set(theirs), pred.path_set(ours)
+    assert [k for k, _ in a if not hdp.is_wildcard(k[0])] == [
+        k for k, _ in b if not hdp.is_wildcard(k[0])]
+    assert len(a) == len(b)
+
+
 def test_jit_pass_does_not_recompile_and_matches_eager():
     state = _random_state("constant", seed=2, n=12)
     first = hdp.Predictor.from_state(state, backend="jax")
