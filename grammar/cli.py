@@ -3,7 +3,8 @@
 ``probtree grammar check`` reads a grammar file, lexicons, a data set and a type ontology, reports
 every problem with file and line, prints a table, and as its last line one JSON object with the
 counts (``nonterminals``, ``preterminals``, ``rules``, ``lexicon_items``, ``lfs``,
-``lfs_roundtrip``, ``lfs_typecheck``, ...).
+``lfs_roundtrip``, ``lfs_typecheck``, ...); ``--coverage`` adds ``lfs_derivable``, the number of
+sentences the grammar can derive together with their LF (:mod:`grammar.grammar_coverage`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
                    help="data set of parse([tokens], LF). records (default: GeoQuery 880)")
     p.add_argument("--types", default=str(DATA_DIR / "geoquery" / "geoqueries880_types"),
                    help="type ontology (default: geoqueries880_types); 'none' to skip")
+    p.add_argument("--coverage", action="store_true",
+                   help="also count the data sentences the grammar can derive with their LF "
+                        "(slow: about 0.1 s per sentence)")
     p.set_defaults(func=check)
     return sub
 
@@ -73,6 +77,16 @@ def check(args: argparse.Namespace) -> int:
             else:
                 problems.append(f"{where}: logical form does not type-check: {to_text(ex.lf)}")
 
+    derivable_count = None
+    if args.coverage:
+        from grammar.grammar_coverage import derivable
+        derivable_count = 0
+        for ex in examples:
+            if derivable(gram, ex.tokens, ex.lf):
+                derivable_count += 1
+            else:
+                problems.append(f"{args.data}:{ex.line}: the grammar cannot derive this sentence "
+                                f"with its logical form")
     figures = {
         "nonterminals": gram.count("nonterminal"),
         "preterminals": gram.count("preterminal"),
@@ -88,6 +102,7 @@ def check(args: argparse.Namespace) -> int:
         "lfs_roundtrip": roundtrip,
         "lfs_scope": scoped,
         "lfs_typecheck": typecheck if onto is not None else None,
+        "lfs_derivable": derivable_count,
         "problems": len(problems),
     }
     for p in problems:
