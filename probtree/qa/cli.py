@@ -4,6 +4,9 @@
   selection over every released tree as one jit pass, compares each node's choice with the
   released one and scores the root answers; prints a table and, last, one JSON line.
 - ``probtree qa eval --pred FILE --gold FILE`` scores any predictions file.
+- ``probtree qa run --data FILE --model MODEL --out RUN.jsonl [--limit N] [--concurrency C]``
+  runs ProbTree end to end (decompose, retrieve, answer, choose), streaming one JSON line per
+  finished question; rerunning resumes. Prints EM/F1 and CB/OB/CA shares, then one JSON line.
 - ``probtree qa show [--dataset hotpotqa] [--index I] --out tree.png`` draws one reasoned tree.
 """
 
@@ -202,6 +205,126 @@ def _show_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_cmd(args: argparse.Namespace) -> int:
+    from probtree.lm import load
+    from probtree.qa.engine import Engine, EngineConfig
+    from probtree.qa.retrieve import BM25Retriever
+    from probtree.qa.runs import open_run, summarize
+
+    data = bundled_path(_BUNDLED_GOLD[args.data]) if args.data in _BUNDLED_GOLD else args.data
+    examples = load_ircot(data, contexts=True)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit: expected >= 1, got {args.limit}")
+        examples = examples[: args.limit]
+    if args.corpus:
+        retriever = BM25Retriever.from_jsonl(args.corpus, rerank=not args.no_rerank)
+    else:  # every paragraph of the question file (all of it, not only the --limit questions)
+        retriever = BM25Retriever.from_ircot(data, rerank=not args.no_rerank)
+    spec = args.model
+    if args.concurrency is not None:
+        if not spec.startswith("openai:"):
+            raise ValueError("--concurrency: applies to openai:URL models only")
+        spec += f",concurrency={args.concurrency}"
+    lm = load(spec)
+    cfg = EngineConfig(
+        prompts=args.prompts,
+        max_tokens_tree=args.max_tree_tokens,
+        max_tokens_qa=args.max_tokens,
+        top_k=args.top_k,
+        descendant_k=args.descendant_k,
+        max_active=args.max_active,
+    )
+    engine = Engine(lm, retriever, cfg, cache=args.cache)
+    done, writer = open_run(args.out)
+    finished = {str(r["question_id"]) for r in done}
+    todo = [e for e in examples if e.question_id not in finished]
+    print(f"ProbTree run: {len(examples)} questions, {len(finished)} already in {args.out}, "
+          f"{len(todo)} to answer with {lm.name}")
+    start = time.perf_counter()
+    new: list[dict] = []
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="q", desc="questions", dynamic_ncols=True)
+
+    def on_record(rec: dict) -> None:
+        writer.write(rec)
+        new.append(rec)
+        if bar is not None:
+            bar.update(1)
+
+    def on_round(eng: Engine, n_done: int) -> None:
+        if bar is not None:
+            secs = max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(lm_calls=eng.stats["lm_calls"],
+                            tok_s=f"{eng.stats['completion_tokens'] / secs:.1f}")
+
+    try:
+        engine.run(todo, on_record=on_record, on_round=on_round)
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    order = {e.question_id: j for j, e in enumerate(examples)}
+    records = [r for r in done + new if str(r["question_id"]) in order]
+    records.sort(key=lambda r: order[str(r["question_id"])])
+    summary = summarize(records, [e for e in examples if e.question_id in
+                                  {str(r["question_id"]) for r in records}])
+    st = engine.stats
+    ch = summary["choices"]
+    print(_row("questions answered (total)", f"{len(new)} ({summary['n']})"))
+    if summary["em"] is not None:
+        print(_row("EM / F1", f"{summary['em']:6.2f} / {summary['f1']:6.2f}"))
+    print(_row("chosen (leaf CB/OB)", f"{ch['leaf_cb']} / {ch['leaf_ob']}"))
+    print(_row("chosen (non-leaf CB/OB/CA)",
+               f"{ch['nonleaf_cb']} / {ch['nonleaf_ob']} / {ch['nonleaf_ca']}"))
+    print(_row("LM requests / sent / cache hits",
+               f"{st['requests']} / {st['lm_calls']} / {st['cache_hits']}"))
+    print(_row("failed candidates / cuts", f"{summary['lm_errors']} / {summary['cuts']}"))
+    print(_row("wall time", f"{seconds:.2f} s"))
+    out = {
+        "out": str(args.out),
+        "model": lm.name,
+        **summary,
+        "new": len(new),
+        "seconds": round(seconds, 3),
+        "requests": st["requests"],
+        "lm_calls": st["lm_calls"],
+        "cache_hits": st["cache_hits"],
+        "deduplicated": st["deduplicated"],
+        "completion_tokens": st["completion_tokens"],
+        "tokens_per_s": round(st["completion_tokens"] / max(seconds, 1e-9), 2),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True,
+                   help="IRCoT-format questions (.jsonl[.gz]) or 'hotpotqa' (bundled test 500)")
+    p.add_argument("--model", required=True,
+                   help="smollm2 | openai:URL[,model=NAME,...] | replay:FILE (probtree.lm.load)")
+    p.add_argument("--out", required=True, help="run file (JSON lines; rerun to resume)")
+    p.add_argument("--limit", type=int, default=None, help="first N questions only")
+    p.add_argument("--concurrency", type=int, default=None, help="HTTP requests in flight")
+    p.add_argument("--prompts", default="hotpotqa", choices=["hotpotqa", "musique", "small"],
+                   help="prompt set (small: short prompts for small local models)")
+    p.add_argument("--corpus", default=None,
+                   help="passages (JSON lines of title/text); default: the data file's paragraphs")
+    p.add_argument("--no-rerank", action="store_true", help="no title-match re-ranking")
+    p.add_argument("--top-k", type=int, default=5, help="passages per OB prompt")
+    p.add_argument("--descendant-k", type=int, default=0,
+                   help="passages per descendant question in non-leaf OB prompts (MuSiQue: 3)")
+    p.add_argument("--max-tokens", type=int, default=256, help="tokens per CB/OB/CA answer")
+    p.add_argument("--max-tree-tokens", type=int, default=512, help="tokens of the HQDT call")
+    p.add_argument("--max-active", type=int, default=None, help="questions in flight")
+    p.add_argument("--cache", default=None, help="sqlite completion cache file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
@@ -226,7 +349,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the ``qa`` subcommand group to the ``probtree`` command."""
-    qa = subparsers.add_parser("qa", help="ProbTree question answering: replay, eval, show")
+    qa = subparsers.add_parser("qa", help="ProbTree question answering: run, replay, eval, show")
     sub = qa.add_subparsers(dest="qa_command", metavar="QA_COMMAND")
 
     p = sub.add_parser("replay", help="re-run selection on released.json and score it")
@@ -240,6 +363,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gold", required=True, help="IRCoT-format gold jsonl (.gz allowed)")
     p.add_argument("--aliases", action="store_true", help="score against any gold alias")
     p.set_defaults(func=_eval_cmd)
+
+    p = sub.add_parser("run", help="run ProbTree end to end over a question file (resumable)")
+    _add_run_args(p)
+    p.set_defaults(func=_run_cmd)
 
     p = sub.add_parser("show", help="draw one reasoned query tree to PNG/SVG")
     _add_source_args(p)
