@@ -148,6 +148,8 @@ class BM25Retriever:
         self._bm25s = bm25s
         docs = [f"{t}. {x}" for t, x in self.passages]
         tokens = bm25s.tokenize(docs, stopwords=stopwords, show_progress=False)
+        if not tokens.vocab:
+            raise ValueError("passages: no indexable words (all are stopwords or 1 character)")
         self._index = bm25s.BM25(k1=k1, b=b)
         self._index.index(tokens, show_progress=False)
 
