@@ -157,6 +157,12 @@ def _fn(x: LF):
     return None
 
 
+def _is_count(x: LF) -> bool:
+    """``count(V, body, W)``: exactly this shape (local variable, body, output variable)."""
+    return (isinstance(x, Term) and x.functor == "count" and len(x.args) == 3
+            and isinstance(x.args[0], Var) and isinstance(x.args[2], Var) and is_function(x))
+
+
 def _answer_body(x: LF) -> LF | None:
     """The body of ``answer(A, body)`` (exactly this shape, with the head ``A``), else None."""
     if (isinstance(x, Term) and x.functor == "answer" and len(x.args) == 2 and x.args[0] is A
@@ -194,7 +200,7 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
         elif wrapper in ("count_answer", "function_answer", "answer_keep_function"):
             body = _answer_body(x)
             f = _fn(body) if body is not None else None
-            if f is None or (wrapper == "count_answer" and f[0] != "count") or f[0] == "not":
+            if f is None or (wrapper == "count_answer" and not _is_count(body)) or f[0] == "not":
                 return None
             if wrapper == "answer_keep_function":
                 out = core.apply(f[2], f[1], f[1])
@@ -220,7 +226,7 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
         if wrapper == "answer":
             return [Term("answer", (A, p)) for p in core.invert(_unrename(c, keep))]
         if wrapper == "count_answer":
-            return [Term("answer", (A, Term("count", (B, p, ANY))))
+            return [Term("answer", (A, Term("count", (B, p, free_var(9001)))))
                     for p in core.invert(_unrename(c, keep))]
         if wrapper == "function_answer":
             return [Term("answer", (A, AnyFunction(p, ("answer", "not"))))

@@ -15,8 +15,17 @@ from __future__ import annotations
 
 from grammar.logic import LF, Conj, Empty, Not, Term, variables, walk
 from grammar.logic_canonical import is_function
-from grammar.transforms_ops import A, B, _answer_body, _fn, _unrename, head_of, rename_child
-from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, Seq, conjuncts
+from grammar.transforms_ops import (
+    A,
+    B,
+    _answer_body,
+    _fn,
+    _is_count,
+    _unrename,
+    head_of,
+    rename_child,
+)
+from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, Seq, conjuncts, free_var
 
 __all__ = ["special_functions"]
 
@@ -58,6 +67,8 @@ def _delete_function(keep: bool, functor: str | None, in_answer: bool = False):
         f = _fn(x)
         if f is None or (functor is not None and f[0] != functor):
             return None
+        if functor == "count" and not _is_count(x):
+            return None
         if (head_of(variables(f[2])) is A) != keep:
             return None
         return rename_child(f[2], keep)
@@ -67,7 +78,9 @@ def _delete_function(keep: bool, functor: str | None, in_answer: bool = False):
         if functor == "not":
             out = [Not(p)]
         elif functor == "count":
-            out = [Term("count", (ANY if keep else B, p, ANY))]
+            # the local variable (when kept) and the output variable may be any variables,
+            # independent of the body's free variables (their own group)
+            out = [Term("count", (free_var(9001) if keep else B, p, free_var(9002)))]
         else:
             out = [AnyFunction(p), Not(p)]
         return [Term("answer", (A, q)) for q in out] if in_answer else out
