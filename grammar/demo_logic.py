@@ -3,7 +3,8 @@
 ``run(out_dir, seed)`` reads ``english.gram`` and GeoQuery 880, shows a few logical forms with
 their canonical forms (and that shuffled, renamed copies are equivalent), type-checks the corpus,
 applies a rule's transformation functions to a sentence's LF, inverts them and intersects the
-inverse images to recover the parent LF, and prints the feature path of each child.
+inverse images to recover the parent LF, prints the feature path of each child, and checks
+whether the grammar can derive two sentences with their LFs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from grammar.features import features
 from grammar.grammar import DATA_DIR, read_examples, read_grammar
+from grammar.grammar_coverage import derivable
 from grammar.logic import Conj, Not, Term, Var, to_text, variables
 from grammar.logic_canonical import canonical, equivalent
 from grammar.logic_types import read_ontology, type_check
@@ -90,4 +92,9 @@ def run(out_dir: Path, seed: int) -> None:
             print(f"  {'':<37} features {gram.nonterminals[sym.nonterminal].features} = {feats}")
     print("  intersection of the inverse images:", " | ".join(to_text(p) for p in inverse))
     print("  contains the parent:", contains(inverse, parent))
+
+    print("\n-- coverage: can english.gram derive a sentence together with its LF?")
+    hard = read_examples(DATA_DIR / "geoquery" / "geoqueries880_test_remaining")[-1]
+    for e in (ex, hard):
+        print(f"  {derivable(gram, e.tokens, e.lf)!s:<5} {' '.join(e.tokens)}")
     print(f"(done in {time.perf_counter() - t0:.1f} s)")
