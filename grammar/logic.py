@@ -28,6 +28,7 @@ References:
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections.abc import Iterator
 
@@ -44,6 +45,7 @@ MAX_DEPTH = 200
 # Hash-consing table: a cache (weak values), so it holds no state a user can observe except
 # object identity of equal LFs, which is the point.
 _TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_LOCK = threading.Lock()
 _PLAIN_ATOM = re.compile(r"(?:[a-z][A-Za-z0-9_]*|[?!])\Z")
 
 
@@ -80,13 +82,17 @@ class LF:
 def _intern(cls, values: tuple, depth: int = 1):
     key = (cls, *values)
     obj = _TABLE.get(key)
-    if obj is None:
-        obj = object.__new__(cls)
-        for name, value in zip(cls._fields, values, strict=True):
-            object.__setattr__(obj, name, value)
-        object.__setattr__(obj, "_hash", hash(key))
-        object.__setattr__(obj, "depth", depth)
-        _TABLE[key] = obj
+    if obj is not None:
+        return obj
+    with _LOCK:  # two threads must not create two copies of one LF
+        obj = _TABLE.get(key)
+        if obj is None:
+            obj = object.__new__(cls)
+            for name, value in zip(cls._fields, values, strict=True):
+                object.__setattr__(obj, name, value)
+            object.__setattr__(obj, "_hash", hash(key))
+            object.__setattr__(obj, "depth", depth)
+            _TABLE[key] = obj
     return obj
 
 

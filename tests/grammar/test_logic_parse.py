@@ -116,3 +116,14 @@ def test_constructor_validation():
         Term("p", ("A",))
     with pytest.raises(TypeError, match="text"):
         parse(42)
+
+
+def test_hash_consing_is_thread_safe():
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"answer(A,(p{i % 7}(A),q(A,B{i % 5})))" for i in range(400)]
+    with ThreadPoolExecutor(8) as pool:
+        first = list(pool.map(parse, texts))
+        second = list(pool.map(parse, texts))
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert len({id(x) for x in first}) == 35
