@@ -209,7 +209,7 @@ def _run_cmd(args: argparse.Namespace) -> int:
     from probtree.lm import load
     from probtree.qa.engine import Engine, EngineConfig
     from probtree.qa.retrieve import BM25Retriever
-    from probtree.qa.runs import open_run, summarize
+    from probtree.qa.runs import run_file, summarize
 
     data = bundled_path(_BUNDLED_GOLD[args.data]) if args.data in _BUNDLED_GOLD else args.data
     examples = load_ircot(data, contexts=True)
@@ -236,22 +236,18 @@ def _run_cmd(args: argparse.Namespace) -> int:
         max_active=args.max_active,
     )
     engine = Engine(lm, retriever, cfg, cache=args.cache)
-    done, writer = open_run(args.out)
-    finished = {str(r["question_id"]) for r in done}
-    todo = [e for e in examples if e.question_id not in finished]
-    print(f"ProbTree run: {len(examples)} questions, {len(finished)} already in {args.out}, "
-          f"{len(todo)} to answer with {lm.name}")
-    start = time.perf_counter()
-    new: list[dict] = []
     bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="q", desc="questions", dynamic_ncols=True)
+    def on_start(n_done: int, n_todo: int) -> None:
+        nonlocal bar
+        print(f"ProbTree run: {len(examples)} questions, {n_done} already in {args.out}, "
+              f"{n_todo} to answer with {lm.name}")
+        if not args.no_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_todo, unit="q", desc="questions", dynamic_ncols=True)
 
     def on_record(rec: dict) -> None:
-        writer.write(rec)
-        new.append(rec)
         if bar is not None:
             bar.update(1)
 
@@ -261,18 +257,15 @@ def _run_cmd(args: argparse.Namespace) -> int:
             bar.set_postfix(lm_calls=eng.stats["lm_calls"],
                             tok_s=f"{eng.stats['completion_tokens'] / secs:.1f}")
 
+    start = time.perf_counter()
     try:
-        engine.run(todo, on_record=on_record, on_round=on_round)
+        records, new = run_file(engine, examples, args.out, on_start=on_start,
+                                on_record=on_record, on_round=on_round)
     finally:
-        writer.close()
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
-    order = {e.question_id: j for j, e in enumerate(examples)}
-    records = [r for r in done + new if str(r["question_id"]) in order]
-    records.sort(key=lambda r: order[str(r["question_id"])])
-    summary = summarize(records, [e for e in examples if e.question_id in
-                                  {str(r["question_id"]) for r in records}])
+    summary = summarize(records, examples)
     st = engine.stats
     ch = summary["choices"]
     print(_row("questions answered (total)", f"{len(new)} ({summary['n']})"))

@@ -25,7 +25,7 @@ from probtree.qa.answers import CANDIDATE_KINDS
 from probtree.qa.datasets import Example
 from probtree.qa.evaluate import evaluate
 
-__all__ = ["RunWriter", "open_run", "read_run", "summarize"]
+__all__ = ["RunWriter", "open_run", "read_run", "run_file", "summarize"]
 
 
 def read_run(path: str | Path) -> list[dict]:
@@ -108,6 +108,58 @@ class RunWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def run_file(
+    engine,
+    examples: Sequence[Example],
+    out: str | Path,
+    *,
+    on_start=None,
+    on_record=None,
+    on_round=None,
+) -> tuple[list[dict], list[dict]]:
+    """Runs ``engine`` over the questions of ``examples`` not yet in the run file ``out``.
+
+    Args:
+        engine: a `probtree.qa.engine.Engine`.
+        examples: the questions (ids must be unique).
+        out: the run file (created if missing, resumed if not).
+        on_start: called with ``(n_finished_before, n_to_answer)`` before answering.
+        on_record: called with each new record after it is written.
+        on_round: passed to `Engine.run`.
+
+    Returns:
+        ``(records, new)``: every record of the examples (old and new) in example order, and the
+        records written by this call.
+
+    Raises:
+        ValueError: duplicate question ids.
+    """
+    ids = [e.question_id for e in examples]
+    if len(set(ids)) != len(ids):
+        raise ValueError("examples: question ids must be unique")
+    done, writer = open_run(out)
+    finished = {str(r["question_id"]) for r in done}
+    todo = [e for e in examples if e.question_id not in finished]
+    if on_start is not None:
+        on_start(len(finished), len(todo))
+    new: list[dict] = []
+
+    def write(rec: dict) -> None:
+        writer.write(rec)
+        new.append(rec)
+        if on_record is not None:
+            on_record(rec)
+
+    try:
+        engine.run(todo, on_record=write, on_round=on_round)
+    finally:
+        writer.close()
+    order = {q: j for j, q in enumerate(ids)}
+    records = [r for r in done + new if str(r["question_id"]) in order]
+    records.sort(key=lambda r: order[str(r["question_id"])])
+    return records, new
 
 
 def summarize(records: Sequence[dict], gold: Sequence[Example] | None = None) -> dict:
