@@ -154,3 +154,40 @@ def test_cli_no_header_and_missing_file(tmp_path, capsys):
         == 2
     )
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("kmeans", None),
+        ("ncd-kmeans", None),
+        ("spectral", {"min_dist": 0.3}),
+        ("ncd-spectral", {"min_dist": 0.3, "n_components": 4}),
+        ("pbn", {"epochs": 30, "latent_dim": 4, "lr": 5e-3, "batch_size": 64}),
+    ],
+)
+def test_every_method_contract(method, params):
+    """One contract for every method: fit on blobs, discover the 2 planted novel classes."""
+    x, labels = _table(seed=3)
+    y = np.select([labels == "a", labels == "b", labels == "c"], [0, 1, 2], -1)
+    est = NovelClassDiscovery(method=method, k=2, params=params).fit(x, y)
+    assert est.k_ == 2 and est.labels_.shape == (40,) and set(est.labels_) <= {0, 1}
+    assert cluster_accuracy(labels[y == -1], est.labels_) >= 0.95
+    pred = est.predict(x[y == -1])
+    assert pred.shape == (40,) and cluster_accuracy(labels[y == -1], pred) >= 0.95
+
+
+def test_projection_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    from bayes.ncd.plot import plot_projection, project_2d
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(60, 4))
+    xy = project_2d(z)
+    # principal axes: the projected coordinates are uncorrelated
+    assert abs(np.corrcoef(xy.T)[0, 1]) < 1e-8
+    y = rng.integers(0, 3, 60)
+    path = plot_projection(z, y, (y + 1) % 3, tmp_path / "p.png", title="t")
+    assert path.stat().st_size > 1000
+    with pytest.raises(ValueError, match="same rows"):
+        plot_projection(z, y[:5], y[:5], tmp_path / "q.png")
