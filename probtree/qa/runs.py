@@ -21,11 +21,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from probtree.qa.answers import CANDIDATE_KINDS
+from probtree.qa.answers import CANDIDATE_KINDS, Answer
 from probtree.qa.datasets import Example
 from probtree.qa.evaluate import evaluate
 
-__all__ = ["RunWriter", "open_run", "read_run", "run_file", "summarize"]
+__all__ = ["RunWriter", "open_run", "read_run", "reasoned_tree", "run_file", "summarize"]
 
 
 def read_run(path: str | Path) -> list[dict]:
@@ -215,3 +215,32 @@ def summarize(records: Sequence[dict], gold: Sequence[Example] | None = None) ->
     out["cuts"] = cuts
     out["decomposition_errors"] = dec_err
     return out
+
+
+def reasoned_tree(record: dict):
+    """A run record back as ``(tree, answers, scores, choice, questions)`` for
+    `probtree.qa.plot.draw_query_tree`: the `QueryTree`, per node ``{kind: Answer}``, the
+    ``(n, 3)`` final candidate scores (CA combined, recomputed by `select`), the chosen
+    candidate indices and the substituted questions."""
+    import numpy as np
+
+    from probtree import Forest
+    from probtree.qa.querytree import QueryNode, QueryTree
+    from probtree.qa.select import pack_candidates, select
+
+    nodes = tuple(
+        QueryNode(n["question_text"], tuple(n["sons"]), n["fa"], n["qd_logprob"])
+        for n in record["tree"]
+    )
+    tree = QueryTree(record["question"], nodes)
+    answers = [
+        {k: Answer(n[k]["answer"], n[k]["score"], n[k]["cot"], n[k]["error"])
+         for k in CANDIDATE_KINDS if k in n}
+        for n in record["tree"]
+    ]
+    forest = Forest.from_trees([tree.to_tree()], bucket=False)
+    sel = select(forest, pack_candidates(forest, [tree], [answers]))
+    scores = np.asarray(sel.scores)[: tree.n_nodes]
+    choice = [CANDIDATE_KINDS.index(n["choice"]) for n in record["tree"]]
+    questions = [n["question"] or n["question_text"] for n in record["tree"]]
+    return tree, answers, scores, choice, questions
