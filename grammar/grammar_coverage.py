@@ -20,17 +20,55 @@ References:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from grammar.features import FEATURES, feature
-from grammar.grammar import Grammar
+from grammar.grammar import Grammar, Rule
 from grammar.logic import LF, Num
 from grammar.transforms import TRANSFORMS, normalize
 
-__all__ = ["derivable"]
+__all__ = ["derivable", "find_derivation", "Derivation"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derivation tree: the nonterminal, its LF, its token span ``[start, end)``, the rule used
+    (None at a preterminal) and the children."""
+
+    nonterminal: str
+    lf: LF
+    start: int
+    end: int
+    rule: Rule | None
+    children: tuple[Derivation, ...]
+
+    def nodes(self):
+        """All nodes in prefix order."""
+        yield self
+        for c in self.children:
+            yield from c.nodes()
 
 
 def derivable(grammar: Grammar, tokens, lf: LF, *, start: str | None = None,
               max_open_tokens: int = 3) -> bool:
-    """True when ``grammar`` has a derivation of ``tokens`` whose root carries ``lf``.
+    """True when ``grammar`` has a derivation of ``tokens`` whose root carries ``lf``
+    (see :func:`find_derivation`).
+
+    Example:
+        >>> from grammar.grammar import read_grammar
+        >>> from grammar.logic import parse
+        >>> derivable(read_grammar(), "what rivers are in texas ?".split(),
+        ...           parse("answer(A,(river(A),loc(A,B),const(B,stateid(texas))))"))
+        True
+    """
+    return find_derivation(grammar, tokens, lf, start=start,
+                           max_open_tokens=max_open_tokens) is not None
+
+
+def find_derivation(grammar: Grammar, tokens, lf: LF, *, start: str | None = None,
+                    max_open_tokens: int = 3) -> Derivation | None:
+    """The first derivation of ``tokens`` whose root carries ``lf`` (rules in file order,
+    leftmost splits first), or None.
 
     Args:
         grammar: from :func:`grammar.grammar.read_grammar` (semantic functions only).
@@ -41,13 +79,6 @@ def derivable(grammar: Grammar, tokens, lf: LF, *, start: str | None = None,
 
     Raises:
         ValueError: an unknown start symbol or a function name that is not a semantic function.
-
-    Example:
-        >>> from grammar.grammar import read_grammar
-        >>> from grammar.logic import parse
-        >>> derivable(read_grammar(), "what rivers are in texas ?".split(),
-        ...           parse("answer(A,(river(A),loc(A,B),const(B,stateid(texas))))"))
-        True
     """
     tokens = tuple(tokens)
     start = start or next(iter(grammar.nonterminals))
@@ -63,18 +94,19 @@ def derivable(grammar: Grammar, tokens, lf: LF, *, start: str | None = None,
     words: dict[str, set] = {}
     for t in grammar.terminal_rules:
         words.setdefault(t.lhs, set()).add(t.tokens)
-    memo: dict[tuple, bool] = {}
+    memo: dict[tuple, Derivation | None] = {}
     busy: set[tuple] = set()
 
-    def derive(a: str, x: LF, i: int, j: int) -> bool:
+    def derive(a: str, x: LF, i: int, j: int) -> Derivation | None:
         key = (a, x, i, j)
         if key in memo:
             return memo[key]
         if key in busy:  # a unary cycle on the same LF and span
-            return False
+            return None
         busy.add(key)
         nt = grammar.nonterminals[a]
         span = tokens[i:j]
+        out = None
         if any(feature(f, x) is None for f in nt.features if f in FEATURES):
             ok = False
         elif nt.kind == "number_preterminal":
@@ -87,28 +119,42 @@ def derivable(grammar: Grammar, tokens, lf: LF, *, start: str | None = None,
                       and not set(span) & set(nt.base.excluded_tokens)
                       and " ".join(span) not in nt.base.excluded_phrases)
         else:
-            ok = any(_expand(r, x, i, j) for r in rules.get(a, ()))
+            ok = False
+            for r in rules.get(a, ()):
+                kids = expand(r, x, i, j)
+                if kids is not None:
+                    out = Derivation(a, x, i, j, r, kids)
+                    break
+        if ok:
+            out = Derivation(a, x, i, j, None, ())
         busy.discard(key)
-        memo[key] = ok
-        return ok
+        memo[key] = out
+        return out
 
-    def _expand(rule, x: LF, i: int, j: int) -> bool:
+    def expand(rule, x: LF, i: int, j: int):
         kids = []
         for s in rule.rhs:
             c = x
             for f in s.functions:
                 c = TRANSFORMS[f].apply(c)
                 if c is None:
-                    return False
+                    return None
             kids.append((s.nonterminal, c))
         return split(kids, i, j)
 
-    def split(kids, i: int, j: int) -> bool:
+    def split(kids, i: int, j: int):
         if len(kids) == 1:
-            return derive(kids[0][0], kids[0][1], i, j)
+            d = derive(kids[0][0], kids[0][1], i, j)
+            return None if d is None else (d,)
         (b, c), rest = kids[0], kids[1:]
-        return any(derive(b, c, i, m) and split(rest, m, j)
-                   for m in range(i + 1, j - len(rest) + 1))
+        for m in range(i + 1, j - len(rest) + 1):
+            d = derive(b, c, i, m)
+            if d is not None:
+                tail = split(rest, m, j)
+                if tail is not None:
+                    return (d,) + tail
+        return None
 
-    return bool(tokens) and derive(start, normalize(lf), 0, len(tokens))
-
+    if not tokens:
+        return None
+    return derive(start, normalize(lf), 0, len(tokens))

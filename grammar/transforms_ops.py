@@ -15,9 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from grammar.logic import LF, Conj, Empty, Not, Term, Var, variables, walk
+from grammar.logic import LF, Conj, Empty, Not, Term, Var, variables
 from grammar.logic_canonical import _map_children, is_function
-from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, Seq, conjuncts, free_var
+from grammar.transforms_sets import (
+    ANY,
+    Any,
+    AnyFunction,
+    AnyPred,
+    Seq,
+    conjuncts,
+    free_var,
+    is_free,
+)
 
 __all__ = ["Op", "OPS", "head_of", "rename_child"]
 
@@ -62,19 +71,22 @@ def _rename(x: LF, mapping: dict) -> LF:
 
 def _unrename(c: LF, keep: bool) -> LF:
     """Inverse renaming for a child pattern: its ``A`` becomes the parent's anchor; every other
-    variable becomes a fresh free variable (its parent name is unknown)."""
+    named variable becomes a fresh free variable (its parent name is unknown), in a group of its
+    own so that it may coincide with the free variables the pattern already has (which are kept:
+    their groups record which of them are known to be distinct)."""
     anchor = A if keep else B
+    names = [v for v in variables(c)]
+    group = 1 + max((int(v.name[2:]) // 1000 for v in names if is_free(v)), default=-1)
     mapping: dict[Var, Var] = {}
     n = 0
-    for node in walk(c):
-        for v in ([node] if isinstance(node, Var) else []):
-            if v in mapping:
-                continue
-            if v is A:
-                mapping[v] = anchor
-            else:
-                n += 1
-                mapping[v] = free_var(n)
+    for v in names:
+        if is_free(v):
+            continue
+        if v is A:
+            mapping[v] = anchor
+        else:
+            n += 1
+            mapping[v] = free_var(1000 * group + n)
     return _rename(c, mapping)
 
 

@@ -31,3 +31,31 @@ def test_wrong_meaning_or_words_are_not_derivable():
     assert not derivable(GRAM, [], lf)
     with pytest.raises(ValueError, match="start"):
         derivable(GRAM, ["a"], lf, start="NOPE")
+
+
+def test_bottom_up_reconstruction_along_derivations():
+    """What a parser does: starting from the LFs at the leaves of a derivation, the intersection
+    of the inverse images of a node's children contains the node's LF, at every node."""
+    from grammar.grammar_coverage import find_derivation
+    from grammar.transforms import compose
+    from grammar.transforms_sets import contains, intersect
+
+    checked = 0
+    for e in read_examples(DATA_DIR / "geoquery" / "geoqueries880_train")[5::40]:
+        tree = find_derivation(GRAM, e.tokens, e.lf)
+        assert tree is not None
+
+        def up(node):
+            nonlocal checked
+            if not node.children:
+                return (node.lf,)
+            s = None
+            for sym, child in zip(node.rule.rhs, node.children, strict=True):
+                inv = compose(sym.functions).invert(up(child))
+                s = inv if s is None else intersect(s, inv)
+            assert contains(s, node.lf), (node.nonterminal, str(node.lf))
+            checked += 1
+            return s
+
+        up(tree)
+    assert checked > 100
