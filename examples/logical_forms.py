@@ -104,3 +104,18 @@ print(apply("select_left_delete_head", parse("(city(A),loc(A,B))")))
 # %%
 print(features(gram.nonterminals["NP"].features, np))
 print(feature("second_predicate", s1[0].args[1]), feature("direction", parse("loc(B,A)")))
+
+# %% [markdown]
+# ## Coverage: can the grammar derive a sentence with its LF?
+# Rules are expanded top-down with `apply`; each nonterminal's features must be defined on its LF.
+
+# %%
+from grammar.grammar_coverage import derivable, find_derivation  # noqa: E402
+
+sentence = "what rivers are in texas ?".split()
+gold = parse("answer(A,(river(A),loc(A,B),const(B,stateid(texas))))")
+print(derivable(gram, sentence, gold))
+tree = find_derivation(gram, sentence, gold)
+for node in tree.nodes():
+    words = " ".join(sentence[node.start:node.end])
+    print(f"{node.nonterminal:<12} {words:<28} {to_text(node.lf)}")

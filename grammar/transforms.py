@@ -57,7 +57,8 @@ __all__ = ["Transform", "TRANSFORMS", "GRAMMAR_FUNCTIONS", "apply", "invert", "c
            "normalize"]
 
 GRAMMAR_FUNCTIONS = tuple(sorted(OPS))
-"""The transformation-function names defined here (all 84 names used by ``english.gram``)."""
+"""The semantic transformation-function names defined here (120: every name of the official
+enum that is not syntactic, including the 84 used by ``english.gram``)."""
 
 
 @dataclass(frozen=True)
