@@ -1,0 +1,99 @@
+"""GeoQuery: train the HDP grammar on the 558 training pairs and parse the 273 (+7) test sentences.
+
+Prints one line per test sentence, a summary table, and as last line one JSON object with ``n``,
+``accuracy``, ``precision``, ``recall``, ``recall_with_remaining`` (the 7 ``_remaining`` test
+sentences counted as failures), ``median_seconds`` and the settings. ``--quick`` trains one
+iteration and parses the first 30 test sentences.
+
+Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from grammar import parse as parsing
+from grammar import train
+from grammar.derivation import GrammarModel
+from grammar.evaluate import is_correct, summarise
+from grammar.grammar import DATA_DIR, read_examples, read_grammar, read_lexicon
+from grammar.logic import to_text
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="parse only the first N test items")
+    ap.add_argument("--time-limit", type=float, default=20.0)
+    ap.add_argument("--prior", choices=["uniform", "hdp"], default="hdp")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    iters = args.iterations if args.iterations is not None else (1 if args.quick else 4)
+    limit = args.limit if args.limit is not None else (30 if args.quick else None)
+    geo = DATA_DIR / "geoquery"
+    rng = np.random.default_rng(args.seed)
+    tr = read_examples(geo / "geoqueries880_train")
+    extra = read_examples(geo / "geoqueries880_train_remaining")
+    test = read_examples(geo / "geoqueries880_test")
+    remaining = read_examples(geo / "geoqueries880_test_remaining")
+    lex = read_lexicon(geo / "geoqueries880_lexicon")
+    t0 = time.perf_counter()
+    model = GrammarModel(read_grammar())
+    state = train.init(model, tr, rng, lexicon=lex)
+    covered = sum(t is not None for t in state.trees)
+    train.run(state, rng, iters)
+    train_s = time.perf_counter() - t0
+    log_prior = None
+    if args.prior == "hdp":
+        from grammar.logic_types import read_ontology
+        from grammar.prior import SemanticPrior
+        beliefs = [b.lf for b in _beliefs(geo / "geoqueries880_beliefs")]
+        prior = SemanticPrior.train([e.lf for e in tr + extra], rng,
+                                    ontology=read_ontology(geo / "geoqueries880_types"),
+                                    beliefs=beliefs)
+        log_prior = prior.log_prob
+    space = parsing.CandidateSpace(model, [e.lf for e in tr + extra])
+    preds = parsing._predictors(model)
+    items = test[:limit] if limit else test
+    predicted, secs = [], []
+    for e in items:
+        r = parsing.parse(model, e.tokens, space(e.tokens), log_prior=log_prior,
+                          time_limit=args.time_limit, predictors=preds)
+        lf = r.best.lf if r.best else None
+        predicted.append(lf)
+        secs.append(r.seconds)
+        mark = "ok " if is_correct(lf, e.lf) else ("-- " if lf is None else "XX ")
+        print(f"{mark}{r.seconds:6.2f}s {r.n_scored:4d}/{r.n_candidates:<4d} "
+              f"{' '.join(e.tokens)}  =>  {to_text(lf) if lf else '(none)'}", flush=True)
+    extra_fail = len(remaining) if limit is None else 0
+    res = summarise(predicted, [e.lf for e in items], secs, extra_failures=extra_fail)
+    res.update({"train_pairs": len(tr), "train_covered": covered, "iterations": iters,
+                "train_seconds": round(train_s, 1), "prior": args.prior,
+                "time_limit": args.time_limit, "seed": args.seed})
+    print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")
+    for k in ("n", "answered", "correct", "accuracy", "precision", "recall",
+              "recall_with_remaining", "median_seconds", "train_seconds"):
+        v = res[k]
+        print(f"{k:32s} {v:.3f}" if isinstance(v, float) else f"{k:32s} {v}")
+    print(json.dumps(res))
+    return res
+
+
+def _beliefs(path):
+    from grammar.logic import parse_records
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("%"):
+            for rec in parse_records(line):
+                out.append(type("B", (), {"lf": rec.args[0]})())
+    return out
+
+
+if __name__ == "__main__":
+    main()
