@@ -29,6 +29,7 @@ from __future__ import annotations
 import codecs
 import collections
 import functools
+import time
 from collections.abc import Sequence
 
 import jax
@@ -149,6 +150,7 @@ class JaxLM:
             collections.OrderedDict()
         )
         self.stats = collections.Counter()
+        self.timings: collections.Counter = collections.Counter()  # seconds: prefill_s, decode_s
 
     def __repr__(self) -> str:
         return f"JaxLM(name={self.name!r}, layers={self.cfg.n_layers}, dim={self.cfg.dim})"
@@ -275,6 +277,7 @@ class JaxLM:
         seeds = np.zeros(b, np.uint32)
         seeds[:n] = [r.seed & 0xFFFFFFFF for r in reqs]
         temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
+        t_start = time.perf_counter()
         cache = self._batch_cache(prefix_kv, b, slots)
         # Long prompts are prefilled in chunks of `prefill_chunk` tokens (the cache carries the
         # earlier chunks), which bounds the attention scores' memory to (B, H, chunk, slots).
@@ -302,6 +305,9 @@ class JaxLM:
         step = 0
         while True:
             tok_h, lp_h = np.asarray(tok), np.asarray(lp)
+            if step == 0:
+                t_first = time.perf_counter()
+                self.timings["prefill_s"] += t_first - t_start
             for i in range(n):
                 if done[i]:
                     continue
@@ -332,6 +338,7 @@ class JaxLM:
                 cache, temps_j, seeds_j, jnp.int32(step),
             )
             self.stats["decode_steps"] += 1
+        self.timings["decode_s"] += time.perf_counter() - t_first
         out = []
         for i in range(n):
             pieces = [self.tokenizer.token_bytes(t) for t in gen[i]]
