@@ -41,16 +41,68 @@ import time
 from collections.abc import Callable, Sequence
 
 from probtree import TreeLimits
-from probtree.qa.answers import CANDIDATE_KINDS, INVALID_SCORE, Answer, parse_answer
+from probtree.qa.answers import (
+    CANDIDATE_KINDS,
+    INVALID_SCORE,
+    Answer,
+    is_invalid,
+    parse_answer,
+)
 from probtree.qa.completion import check_completion
 from probtree.qa.datasets import Example
 from probtree.qa.decompose import DecompositionError, build_query_tree, parse_hqdt
 from probtree.qa.prompts import PromptSet
 from probtree.qa.querytree import QueryNode, QueryTree
 from probtree.qa.retrieve import Retriever
-from probtree.qa.select import choose
+from probtree.qa.select import Chosen
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["Engine", "EngineConfig", "choose_ready"]
+
+
+def choose_ready(tree: QueryTree, answers, *, compat: bool = True) -> Chosen:
+    """Each ready node's choice, node by node in post-order (float64).
+
+    The same rule and readiness as `probtree.qa.select.choose` (CB, OB, and CA with
+    ``(c_CA + qd + sum of the children's chosen scores) / (n_children + 2)``; invalid candidates
+    -100; ties to the earlier kind; a node is ready when it has all its candidates and its
+    children are ready). During a run the set of trees changes every round, so the engine uses
+    this Python form instead of the jit pass, which would compile once per forest shape; the
+    tests check that both agree.
+
+    Args:
+        tree: the query tree.
+        answers: per node ``{kind: Answer}`` (missing: not available yet).
+        compat: reference filter of invalid answers.
+
+    Returns:
+        A `probtree.qa.select.Chosen` (choice -1, value NaN, text None where not ready).
+    """
+    n = tree.n_nodes
+    choice, value, text = [-1] * n, [float("nan")] * n, [None] * n
+    for i, node in enumerate(tree.nodes):
+        need = ("cb", "ob") if node.is_leaf else CANDIDATE_KINDS
+        if not all(answers[i].get(k) is not None for k in need):
+            continue
+        if not all(choice[c] >= 0 for c in node.children):
+            continue
+        best, best_k = -float("inf"), 0
+        for k, kind in enumerate(need):
+            a = answers[i][kind]
+            if is_invalid(a.text, kind, compat=compat) or (not compat and a.error):
+                sc = INVALID_SCORE
+            elif kind == "ca":
+                qd = node.qd_logprob if node.qd_logprob is not None else 0.0
+                sc = (a.score + qd + sum(value[c] for c in node.children)) / (
+                    len(node.children) + 2
+                )
+            else:
+                sc = a.score
+            if sc > best:
+                best, best_k = sc, k
+        a = answers[i][need[best_k]]
+        bad = is_invalid(a.text, need[best_k], compat=compat) or (not compat and a.error)
+        choice[i], value[i], text[i] = best_k, float(best), "" if bad else a.text
+    return Chosen(tuple(choice), tuple(value), tuple(text))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +125,10 @@ class EngineConfig:
         max_active: most questions in flight (None: all).
         sequential: the reference design: one request at a time per question, nodes in
             post-order (for comparisons; slower).
+        schedule: ``"rounds"``: every round sends all ready requests of all active questions
+            as one batch (one ``complete``/``acomplete`` call); ``"stream"``: (backends with
+            ``acomplete`` only) each request is sent as soon as it is ready, at most
+            ``lm.concurrency`` in flight, and each answer at once unlocks what waits on it.
         compat: reference filter of invalid answers (see `answers.is_invalid`).
     """
 
@@ -88,6 +144,7 @@ class EngineConfig:
     chars_per_token: float = 4.0
     max_active: int | None = None
     sequential: bool = False
+    schedule: str = "rounds"
     compat: bool = True
 
     def __post_init__(self):
@@ -98,6 +155,10 @@ class EngineConfig:
         for name in ("descendant_k", "entity_k"):
             if getattr(self, name) < 0:
                 raise ValueError(f"EngineConfig.{name}: expected >= 0")
+        if self.schedule not in ("rounds", "stream"):
+            raise ValueError(
+                f"EngineConfig.schedule: expected 'rounds' or 'stream', got {self.schedule!r}"
+            )
         if self.max_active is not None and self.max_active < 1:
             raise ValueError(
                 f"EngineConfig.max_active: expected >= 1 or None, got {self.max_active}"
@@ -363,17 +424,26 @@ class Engine:
             self.stats["lm_calls"] -= len(reqs)
             mid = len(reqs) // 2
             return self._call_backend(reqs[:mid]) + self._call_backend(reqs[mid:])
-        out = []
-        for r in res:
-            if isinstance(r, BaseException):
-                out.append(f"{type(r).__name__}: {str(r)[:200]}")
-                continue
-            try:
-                check_completion(r, "completion")
-                out.append(r)
-            except (TypeError, ValueError) as err:
-                out.append(f"malformed completion: {err}")
-        return out
+        return [self._checked(r) for r in res]
+
+    def _checked(self, r):
+        """A completion, or an error string for an exception or a malformed completion."""
+        if isinstance(r, BaseException):
+            return f"{type(r).__name__}: {str(r)[:200]}"
+        try:
+            check_completion(r, "completion")
+        except (TypeError, ValueError) as err:
+            return f"malformed completion: {err}"
+        return r
+
+    def _store(self, key: str, r) -> None:
+        """Counts a fresh result and caches it when it is a completion."""
+        if isinstance(r, str):
+            self.stats["lm_errors"] += 1
+            return
+        self.stats["completion_tokens"] += len(r.tokens)
+        if self.cache is not None and hasattr(r, "to_dict"):
+            self.cache.put_many(self.lm.name, {key: json.dumps(r.to_dict())})
 
     def _complete(self, jobs: list[_Job]) -> list:
         from probtree.lm.base import Completion
@@ -390,17 +460,9 @@ class Engine:
         self.stats["cache_hits"] += len(found)
         todo = [k for k in unique if k not in found]
         fresh = self._call_backend([unique[k] for k in todo])
-        store = {}
         for k, r in zip(todo, fresh):
             results[k] = r
-            if isinstance(r, str):
-                self.stats["lm_errors"] += 1
-            else:
-                self.stats["completion_tokens"] += len(r.tokens)
-                if self.cache is not None and hasattr(r, "to_dict"):
-                    store[k] = json.dumps(r.to_dict())
-        if store:
-            self.cache.put_many(self.lm.name, store)
+            self._store(k, r)
         for k, j in zip(keys, jobs):
             j.q.calls += 1
             j.q.cache_hits += k in found
@@ -464,10 +526,9 @@ class Engine:
             "choice": CANDIDATE_KINDS[ch.choice[-1]],
             "decomposition": st.decomposition,
             "tree": nodes,
-            "cuts": st.cuts,
-            "rounds": st.rounds,
+            "cuts": sorted(st.cuts),
             "lm": {"requests": st.calls, "cache_hits": st.cache_hits,
-                   "completion_tokens": st.tokens},
+                   "completion_tokens": st.tokens, "rounds": st.rounds},
             "timings": {"start_s": round(st.t_start - t0, 4), "end_s": round(now - t0, 4),
                         "latency_s": round(now - st.t_start, 4)},
         }
@@ -481,13 +542,18 @@ class Engine:
     ) -> list[dict]:
         """Answers every question; returns one record per question, in input order.
 
+        With ``schedule="rounds"`` the backend gets one batch per round; with ``"stream"``
+        (backends with ``acomplete``, e.g. HTTP) requests are sent one by one as they become
+        ready (see `EngineConfig`).
+
         Args:
             examples: `datasets.Example` objects or question strings.
             on_record: called with each record as soon as its question is finished.
-            on_round: called after every round with the engine and the questions done so far.
+            on_round: called after every round (stream: every arrival) with the engine and the
+                number of questions done so far.
 
         Returns:
-            The records (see the module docstring of `probtree.qa.runs` for the layout).
+            The records (see `probtree.qa.runs` for the layout).
         """
         exs = [
             Example(str(j), e, ()) if isinstance(e, str) else e for j, e in enumerate(examples)
@@ -497,51 +563,124 @@ class Engine:
                 raise TypeError(
                     f"examples[{j}]: expected an Example or str, got {type(e).__name__}"
                 )
-        t0 = time.perf_counter()
-        queue = collections.deque(range(len(exs)))
-        active: list[_State] = []
-        records: list[dict | None] = [None] * len(exs)
-        n_done = 0
-        limit = self.config.max_active or len(exs)
-        while queue or active:
-            while queue and len(active) < limit:
-                j = queue.popleft()
-                active.append(_State(j, exs[j], time.perf_counter()))
-            ready = [(st, i, kind) for st in active for i, kind in self._ready(st)]
-            for st, i, kind in ready:
-                if kind == "tree":
-                    st.tree_requested = True
-                else:
-                    st.requested.add((i, kind))
-            jobs = self._make_jobs(ready)
-            results = self._complete(jobs)
-            changed: dict[int, _State] = {}
-            for job, res in zip(jobs, results):
-                if job.kind == "tree":
-                    self._accept_tree(job.q, res)
-                else:
-                    self._accept(job, res)
-                    changed[id(job.q)] = job.q
-            for st in active:
-                st.rounds += 1
-            if changed:
-                sts = list(changed.values())
-                for st, c in zip(sts, choose([s.tree for s in sts], [s.answers for s in sts],
-                                             compat=self.config.compat)):
-                    st.chosen = c
-            still = []
-            for st in active:
-                if st.done():
-                    rec = self._record(st, t0)
-                    records[st.index] = rec
-                    n_done += 1
-                    if on_record is not None:
-                        on_record(rec)
-                else:
-                    still.append(st)
-            if not ready and len(still) == len(active) and not queue:
+        sched = _Scheduler(self, exs, on_record, on_round)
+        if self.config.schedule == "stream":
+            if not hasattr(self.lm, "acomplete"):
+                raise ValueError("schedule='stream' needs a backend with acomplete (HTTP)")
+            asyncio.run(sched.stream())
+        else:
+            sched.rounds()
+        return sched.records
+
+
+class _Scheduler:
+    """Admission of questions, readiness, and the two ways of driving the backend."""
+
+    def __init__(self, eng: Engine, exs: list[Example], on_record, on_round):
+        self.eng, self.exs = eng, exs
+        self.on_record, self.on_round = on_record, on_round
+        self.t0 = time.perf_counter()
+        self.queue = collections.deque(range(len(exs)))
+        self.active: list[_State] = []
+        self.records: list = [None] * len(exs)
+        self.n_done = 0
+        self.limit = eng.config.max_active or max(len(exs), 1)
+
+    def admit_and_collect(self) -> list[_Job]:
+        while self.queue and len(self.active) < self.limit:
+            j = self.queue.popleft()
+            self.active.append(_State(j, self.exs[j], time.perf_counter()))
+        ready = [(st, i, kind) for st in self.active for i, kind in self.eng._ready(st)]
+        for st, i, kind in ready:
+            if kind == "tree":
+                st.tree_requested = True
+            else:
+                st.requested.add((i, kind))
+        return self.eng._make_jobs(ready)
+
+    def deliver(self, pairs: list[tuple[_Job, object]]) -> None:
+        """Hands results to their questions; records the questions that are finished."""
+        eng, changed = self.eng, {}
+        for job, res in pairs:
+            job.q.rounds += 1 if id(job.q) not in changed else 0
+            changed[id(job.q)] = job.q
+            if job.kind == "tree":
+                eng._accept_tree(job.q, res)
+            else:
+                eng._accept(job, res)
+                job.q.dirty = True
+        for st in changed.values():
+            if getattr(st, "dirty", False):
+                st.chosen = choose_ready(st.tree, st.answers, compat=eng.config.compat)
+                st.dirty = False
+        still = []
+        for st in self.active:
+            if st.done():
+                rec = eng._record(st, self.t0)
+                self.records[st.index] = rec
+                self.n_done += 1
+                if self.on_record is not None:
+                    self.on_record(rec)
+            else:
+                still.append(st)
+        self.active = still
+        if self.on_round is not None:
+            self.on_round(eng, self.n_done)
+
+    def rounds(self) -> None:
+        while self.queue or self.active:
+            jobs = self.admit_and_collect()
+            if not jobs:
                 raise RuntimeError("engine: no request is ready but questions are unfinished")
-            active = still
-            if on_round is not None:
-                on_round(self, n_done)
-        return records  # type: ignore[return-value]
+            self.deliver(list(zip(jobs, self.eng._complete(jobs))))
+
+    async def stream(self) -> None:
+        from probtree.lm.base import Completion
+        from probtree.lm.cache import cache_key
+
+        eng = self.eng
+        sem = asyncio.Semaphore(int(getattr(eng.lm, "concurrency", 16)))
+        waiting: dict[str, list[_Job]] = {}
+        tasks: dict[asyncio.Task, str] = {}
+
+        async def call(req):
+            async with sem:
+                eng.stats["lm_calls"] += 1
+                eng.stats["batches"] += 1
+                try:
+                    res = await eng.lm.acomplete([req], return_exceptions=True)
+                except Exception as err:  # noqa: BLE001 -- costs this candidate only
+                    return f"{type(err).__name__}: {str(err)[:200]}"
+            return eng._checked(res[0] if len(res) == 1 else ValueError("no completion"))
+
+        while self.queue or self.active:
+            jobs = self.admit_and_collect()
+            hits: list[tuple[_Job, object]] = []
+            keys = [cache_key(eng.lm.name, j.request) for j in jobs]
+            eng.stats["requests"] += len(jobs)
+            found = eng.cache.get_many(list(set(keys))) if eng.cache is not None else {}
+            for key, job in zip(keys, jobs):
+                job.q.calls += 1
+                if key in found:
+                    eng.stats["cache_hits"] += 1
+                    job.q.cache_hits += 1
+                    hits.append((job, Completion.from_dict(json.loads(found[key]))))
+                elif key in waiting:
+                    eng.stats["deduplicated"] += 1
+                    waiting[key].append(job)
+                else:
+                    waiting[key] = [job]
+                    tasks[asyncio.ensure_future(call(job.request))] = key
+            if hits:
+                self.deliver(hits)
+                continue
+            if not tasks:
+                raise RuntimeError("engine: no request is ready but questions are unfinished")
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            arrived = []
+            for task in done:
+                key = tasks.pop(task)
+                res = task.result()
+                eng._store(key, res)
+                arrived.extend((job, res) for job in waiting.pop(key))
+            self.deliver(arrived)

@@ -78,3 +78,31 @@ class ScriptedLM:
 
     def score(self, prompt: str, continuation: str) -> float:
         return 0.0
+
+
+class AsyncScriptedLM(ScriptedLM):
+    """The scripted backend behind an async API (like the HTTP client): ``acomplete`` answers
+    after ``delay`` seconds and tracks how many requests were in flight at once."""
+
+    def __init__(self, delay: float = 0.002, concurrency: int = 4):
+        super().__init__()
+        self.delay, self.concurrency = delay, concurrency
+        self.in_flight = self.max_in_flight = 0
+
+    async def acomplete(self, requests, *, return_exceptions: bool = False):
+        import asyncio
+
+        self.in_flight += len(requests)
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await asyncio.sleep(self.delay)
+        self.in_flight -= len(requests)
+        out = []
+        for r in requests:
+            self.batches.append([r.prompt])
+            try:
+                out.append(scripted_completion(scripted_text(r.prompt), r.prompt))
+            except RuntimeError as err:
+                if not return_exceptions:
+                    raise
+                out.append(err)
+        return out

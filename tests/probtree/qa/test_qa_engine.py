@@ -52,11 +52,11 @@ def test_engine_tree_shapes_and_levels(run_records):
     assert len(r["a deep question?"]["tree"]) == 5
     assert len(r["a plain question?"]["tree"]) == 1
     # critical path = levels: tree call, leaves + root CB/OB, the referencing leaf, root CA
-    assert r["a chain question?"]["rounds"] == 4
-    assert r["a pair question?"]["rounds"] == 3
-    assert r["a plain question?"]["rounds"] == 2
+    assert r["a chain question?"]["lm"]["rounds"] == 4
+    assert r["a pair question?"]["lm"]["rounds"] == 3
+    assert r["a plain question?"]["lm"]["rounds"] == 2
     # one backend batch per round across all questions
-    assert len(lm.batches) >= max(x["rounds"] for x in recs)
+    assert len(lm.batches) >= max(x["lm"]["rounds"] for x in recs)
     # the failing request is isolated by splitting its batch; each prompt succeeds once
     assert eng.stats["lm_calls"] == len({p for b in lm.batches for p in b})
     # reference substitution: the chain's second leaf carries the first leaf's chosen answer
@@ -120,6 +120,21 @@ def test_engine_choices_match_reference_selection(run_records):
         )
 
 
+def test_engine_choices_match_jit_choose(run_records):
+    from probtree.qa.runs import reasoned_tree
+    from probtree.qa.select import choose
+
+    trees, answers = [], []
+    for rec in run_records[2]:
+        tree, ans, _, _, _ = reasoned_tree(rec)
+        trees.append(tree)
+        answers.append(ans)
+    for rec, c in zip(run_records[2], choose(trees, answers)):
+        assert [CANDIDATE_KINDS[k] for k in c.choice] == [n["choice"] for n in rec["tree"]]
+        assert list(c.text) == [n["answer"][0] for n in rec["tree"]]
+        np.testing.assert_allclose(c.value, [n["answer"][1] for n in rec["tree"]], atol=1e-5)
+
+
 def test_engine_dedup_and_cache(tmp_path):
     lm = ScriptedLM()
     qs = ["a pair question?", "a pair question?", "a plain question?"]
@@ -145,7 +160,7 @@ def test_engine_sequential_reference_design_same_answers():
     b = Engine(lm_b, None, EngineConfig(sequential=True)).run(qs)
     assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
     assert all(len(batch) <= 2 for batch in lm_b.batches)  # one request per question per call
-    assert b[1]["rounds"] == 1 + 2 * 5 + 2  # tree call, CB+OB per node, CA per non-leaf
+    assert b[1]["lm"]["rounds"] == 1 + 2 * 5 + 2  # tree call, CB+OB per node, CA per non-leaf
 
 
 def test_engine_max_active_window():
@@ -174,5 +189,22 @@ def test_engine_config_errors():
         Engine(ScriptedLM(), None, EngineConfig(prompts="nope"))
     with pytest.raises(TypeError, match="lm"):
         Engine(object())
+    with pytest.raises(ValueError, match="schedule"):
+        EngineConfig(schedule="fast")
+    with pytest.raises(ValueError, match="acomplete"):
+        Engine(ScriptedLM(), None, EngineConfig(schedule="stream")).run(["q?"])
     with pytest.raises(TypeError, match="examples"):
         Engine(ScriptedLM()).run([3])
+
+
+def test_engine_streaming_matches_rounds_and_respects_concurrency(run_records):
+    from qa_engine_fakes import AsyncScriptedLM
+
+    lm = AsyncScriptedLM(concurrency=3)
+    eng = Engine(lm, BM25Retriever(CORPUS), EngineConfig(top_k=2, schedule="stream"))
+    recs = eng.run(QUESTIONS + ["a pair question?"])
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("timings", "lm", "question_id")}
+    assert [strip(r) for r in recs[:-1]] == [strip(r) for r in run_records[2]]
+    assert 1 <= lm.max_in_flight <= 3
+    assert eng.stats["deduplicated"] > 0 and eng.stats["lm_errors"] == 2
+    assert eng.stats["lm_calls"] == len({p for b in lm.batches for p in b})

@@ -1,0 +1,251 @@
+"""ProbTree engine throughput and latency: level-batched scheduling vs the reference design.
+
+(a) HotpotQA questions through a loopback OpenAI-compatible server (its own process) that answers
+every request after a fixed latency (default 50 ms), client concurrency limit 16. The server's
+model is a deterministic scripted stand-in (HQDTs of 1-3 nodes with references, CoT answers with
+log-probs), so only scheduling differs between the designs:
+
+- ours: `Engine` rounds over all active questions (``max_active`` questions in flight);
+- reference: each tree's calls one after another (CB, OB, CA per node, nodes in post-order), 16
+  threads over trees (the official ``ThreadPoolExecutor`` over trees);
+- sequential: one call at a time.
+
+Reported: questions/s and the median per-question latency (first call to record).
+
+(b) Questions with the bundled SmolLM2 (JAX, CPU): the engine's level-batched calls vs the same
+engine sending one request at a time. Reported: questions/minute.
+
+Usage: ``python benchmarks/probtree_engine.py [--quick]``; prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import multiprocessing
+import re
+import statistics
+import time
+
+from probtree.lm.base import Completion
+
+
+def _h(s: str) -> int:
+    return int(hashlib.md5(s.encode()).hexdigest()[:8], 16)
+
+
+class ScriptedLM:
+    """Deterministic stand-in model: trees by a hash of the question, CoT answers."""
+
+    name = "scripted"
+
+    def _text(self, prompt: str) -> str:
+        if prompt.rstrip().endswith("Answer:"):
+            q = prompt.rsplit("Question:\n", 1)[1].rsplit("\n\nAnswer:", 1)[0]
+        else:
+            q = prompt.rsplit("\nQ: ", 1)[1].rsplit("\nA:", 1)[0]
+        if "decomposition tree" in prompt[:300]:
+            shape = _h(q) % 3
+            kids = [[q], [f"Who is meant in {q}", "What about <1>?"],
+                    [f"First part of {q}", f"Second part of {q}"]][shape]
+            return " " + json.dumps({q: kids}) + "."
+        ans = f"ans{_h(q) % 97}"
+        return f" Reading about it gives {ans}. So the answer is: {ans}."
+
+    def complete(self, requests):
+        out = []
+        for r in requests:
+            text = self._text(r.prompt)
+            toks = re.findall(r"\s*\S+", text)
+            offs, pos = [], 0
+            for t in toks:
+                offs.append((pos, pos + len(t)))
+                pos += len(t)
+            lps = tuple(-((_h(f"{r.prompt}|{j}") % 1000) / 1000.0) for j in range(len(toks)))
+            out.append(Completion(text, tuple(toks), lps, tuple(offs), "stop"))
+        return out
+
+    def score(self, prompt, continuation):
+        return 0.0
+
+
+def _serve(latency: float, conn) -> None:
+    from probtree.lm.server import FaultPlan, make_app, serve_in_thread
+
+    class Latency(FaultPlan):
+        def next_fault(self, prompt):
+            super().next_fault(prompt)
+            return f"sleep:{latency}"
+
+    with serve_in_thread(make_app(ScriptedLM(), faults=Latency())) as url:
+        conn.send(url)
+        conn.recv()  # wait for the stop message
+
+
+_SSL = None
+
+
+def _client_lm(url: str, concurrency: int):
+    """`OpenAILM` whose per-call httpx client reuses one SSL context (building a default context
+    costs ~25 ms of CPU per client, which would otherwise dominate the client side)."""
+    import ssl
+
+    import httpx
+
+    from probtree.lm.openai_http import OpenAILM
+
+    global _SSL
+    if _SSL is None:
+        _SSL = ssl.create_default_context()
+
+    class _LM(OpenAILM):
+        def _client(self):
+            return httpx.AsyncClient(timeout=self.timeout, verify=_SSL,
+                                     limits=httpx.Limits(max_connections=self.concurrency))
+
+    return _LM(url, concurrency=concurrency, timeout=30)
+
+
+def _run_ours(url, examples, retriever, concurrency, max_active, schedule="rounds"):
+    from probtree.qa.engine import Engine, EngineConfig
+
+    lm = _client_lm(url, concurrency)
+    eng = Engine(lm, retriever, EngineConfig(max_active=max_active, schedule=schedule))
+    t = time.perf_counter()
+    recs = eng.run(examples)
+    return time.perf_counter() - t, recs, eng.stats
+
+
+def _run_reference(url, examples, retriever, threads):
+    from probtree.qa.engine import Engine, EngineConfig
+
+    lm = _client_lm(url, 1)
+
+    def one(ex):
+        return Engine(lm, retriever, EngineConfig(sequential=True)).run([ex])[0]
+
+    t = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        recs = list(pool.map(one, examples))
+    return time.perf_counter() - t, recs
+
+
+def part_a(n: int, n_seq: int, latency: float, concurrency: int, windows: list[int]) -> dict:
+    from probtree.qa.datasets import bundled_path, load_ircot
+    from probtree.qa.retrieve import BM25Retriever
+
+    examples = load_ircot(bundled_path("hotpotqa_ircot_test_500.jsonl.gz"), contexts=True)[:n]
+    retriever = BM25Retriever.from_ircot(examples)
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(latency, child), daemon=True)
+    proc.start()
+    url = parent.recv()
+    out: dict = {"n": n, "latency_s": latency, "concurrency": concurrency}
+    try:
+        _run_ours(url, examples[:8], retriever, concurrency, 4)  # warm-up (jit shapes)
+        _run_reference(url, examples[:8], retriever, 4)
+        rows = []
+        for sched, w in windows:
+            secs, recs, stats = _run_ours(url, examples, retriever, concurrency, w, sched)
+            lat = statistics.median(r["timings"]["latency_s"] for r in recs)
+            rows.append((f"ours {sched} (max_active={w})", n / secs, lat, stats["lm_calls"]))
+            out[f"ours_{sched}_w{w}"] = {"q_per_s": n / secs, "median_latency_s": lat,
+                                         "lm_calls": stats["lm_calls"], "seconds": secs}
+        secs, recs = _run_reference(url, examples, retriever, concurrency)
+        lat = statistics.median(r["timings"]["latency_s"] for r in recs)
+        rows.append((f"reference ({concurrency} threads over trees)", n / secs, lat, None))
+        out["reference"] = {"q_per_s": n / secs, "median_latency_s": lat, "seconds": secs}
+        secs, recs = _run_reference(url, examples[:n_seq], retriever, 1)
+        lat = statistics.median(r["timings"]["latency_s"] for r in recs)
+        rows.append((f"sequential ({n_seq} questions)", n_seq / secs, lat, None))
+        out["sequential"] = {"q_per_s": n_seq / secs, "median_latency_s": lat, "n": n_seq}
+    finally:
+        parent.send("stop")
+        proc.join(timeout=10)
+    print(f"(a) {n} HotpotQA questions, loopback server, {latency * 1e3:.0f} ms per request, "
+          f"concurrency {concurrency}")
+    print(f"  {'design':<40} {'questions/s':>12} {'median latency':>15}")
+    for name, qps, lat, _ in rows:
+        print(f"  {name:<40} {qps:12.2f} {lat:14.3f}s")
+    ref = out["reference"]
+    for sched, w in windows:
+        o = out[f"ours_{sched}_w{w}"]
+        o["throughput_vs_reference"] = o["q_per_s"] / ref["q_per_s"]
+        o["latency_reduction_vs_reference"] = ref["median_latency_s"] / o["median_latency_s"]
+        print(f"  ours {sched} w={w}: {o['throughput_vs_reference']:.2f}x the reference's "
+              f"questions/s, median latency / {o['latency_reduction_vs_reference']:.2f}")
+    out["reference_vs_sequential"] = ref["q_per_s"] / out["sequential"]["q_per_s"]
+    return out
+
+
+class _OneAtATime:
+    """Sends every request of a batch to the backend separately."""
+
+    def __init__(self, lm):
+        self.lm, self.name = lm, lm.name
+
+    def complete(self, requests):
+        return [self.lm.complete([r])[0] for r in requests]
+
+    def score(self, prompt, continuation):
+        return self.lm.score(prompt, continuation)
+
+
+def part_b(n: int, tree_tokens: int, qa_tokens: int) -> dict:
+    from probtree.lm import load
+    from probtree.qa.datasets import bundled_path, load_ircot
+    from probtree.qa.engine import Engine, EngineConfig
+    from probtree.qa.retrieve import BM25Retriever
+
+    lm = load("smollm2")
+    examples = load_ircot(bundled_path("hotpotqa_ircot_test_500.jsonl.gz"), contexts=True)[:n]
+    retriever = BM25Retriever.from_ircot(examples)
+    cfg = EngineConfig(prompts="small", max_tokens_tree=tree_tokens, max_tokens_qa=qa_tokens,
+                       top_k=1)
+    out: dict = {"n": n, "max_tokens_tree": tree_tokens, "max_tokens_qa": qa_tokens}
+    for name, model in (("batched", lm), ("one_at_a_time", _OneAtATime(lm))):
+        Engine(model, retriever, cfg).run(examples[:2])  # warm-up compiles
+        lm.clear_prefix_cache()
+        eng = Engine(model, retriever, cfg)
+        t = time.perf_counter()
+        recs = eng.run(examples)
+        secs = time.perf_counter() - t
+        out[name] = {"q_per_min": 60 * n / secs, "seconds": secs,
+                     "requests": eng.stats["lm_calls"], "batches": eng.stats["batches"],
+                     "nodes": sum(len(r["tree"]) for r in recs),
+                     "tokens": eng.stats["completion_tokens"]}
+    out["speedup"] = out["batched"]["q_per_min"] / out["one_at_a_time"]["q_per_min"]
+    print(f"(b) {n} HotpotQA questions with the bundled SmolLM2 (JAX, CPU), "
+          f"<= {tree_tokens} tree / {qa_tokens} answer tokens")
+    print(f"  {'calls':<20} {'questions/min':>14} {'seconds':>9} {'requests':>9} "
+          f"{'backend calls':>14}")
+    for name in ("batched", "one_at_a_time"):
+        o = out[name]
+        calls = o["batches"] if name == "batched" else o["requests"]
+        print(f"  {name:<20} {o['q_per_min']:14.2f} {o['seconds']:9.1f} {o['requests']:9d} "
+              f"{calls:14d}")
+    print(f"  level-batched / one at a time: {out['speedup']:.2f}x questions per minute")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer questions")
+    p.add_argument("--skip-jax", action="store_true", help="only part (a)")
+    p.add_argument("--latency", type=float, default=0.05)
+    args = p.parse_args(argv)
+    n_a, n_seq, n_b = (40, 8, 4) if args.quick else (200, 30, 20)
+    windows = [("rounds", 4), ("rounds", 8), ("rounds", 16), ("rounds", 32),
+               ("stream", 8), ("stream", 16)]
+    res = {"a": part_a(n_a, n_seq, args.latency, 16, windows)}
+    if not args.skip_jax:
+        res["b"] = part_b(n_b, 12, 12)
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
