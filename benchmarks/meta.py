@@ -41,9 +41,15 @@ def _bench_one(task, method, steps, episodes, seed):
         state, log = meta_train(learner, task, jax.random.fold_in(key, 1), steps=steps, state=state)
         jax.block_until_ready(state)
         sec_per_step = (time.perf_counter() - start) / steps
-    metrics, _, _ = evaluate(learner, state, task, jax.random.key(seed + 7), episodes=episodes)
-    return dict(task=task.name, method=method, steps=steps, sec_per_step=sec_per_step,
-                step_bytes=mem, **metrics)
+    rows = []
+    variants = [(method, learner)]
+    if method == "niw":  # same trained state, test-time prior precision n0·γ0 instead of the mode
+        variants.append(("niw-exp", make_learner("niw", task, test_prior="expected")))
+    for name, lr in variants:
+        metrics, _, _ = evaluate(lr, state, task, jax.random.key(seed + 7), episodes=episodes)
+        rows.append(dict(task=task.name, method=name, steps=steps, sec_per_step=sec_per_step,
+                         step_bytes=mem, **metrics))
+    return rows
 
 
 def _memory_curve(task_name, inner, seed):
@@ -92,12 +98,13 @@ def main(argv=None) -> int:
         for method in args.methods.split(","):
             if method == "protonet" and task.kind != "classification":
                 continue
-            r = _bench_one(task, method, steps[name], episodes, args.seed)
-            results.append(r)
-            score = r.get("accuracy", r.get("mse"))
-            print(f"{name:<9} {method:<9} {r['steps']:>6} {score:>8.4f} {r['ci95']:>7.4f} "
-                  f"{r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
-                  f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}", flush=True)
+            for r in _bench_one(task, method, steps[name], episodes, args.seed):
+                results.append(r)
+                score = r.get("accuracy", r.get("mse"))
+                print(f"{name:<9} {r['method']:<9} {r['steps']:>6} {score:>8.4f} "
+                      f"{r['ci95']:>7.4f} {r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
+                      f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}",
+                      flush=True)
     print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")
     curve = _memory_curve(mem_task, inner, args.seed)
     print(f"{'inner':>5} {'NIW MB':>8} {'MAML MB':>8} {'FOMAML MB':>9} {'NIW ms':>7} "

@@ -42,8 +42,8 @@ METHODS = ("niw", "maml", "fomaml", "protonet", "scratch")
 # Per-kind defaults on top of each config's own (tuned briefly on the meta-val split; README).
 _DEFAULTS = {
     ("maml", "regression"): {"inner_lr": 0.0025, "learning_rate": 3e-3},
-    ("maml", "classification"): {"inner_lr": 0.1, "learning_rate": 1e-3},
-    ("niw", "regression"): {},
+    ("maml", "classification"): {"inner_lr": 0.4, "learning_rate": 1e-3},
+    ("niw", "regression"): {"sgld_step_size": 0.01},
     ("niw", "classification"): {"learning_rate": 1e-3},
 }
 
