@@ -156,7 +156,7 @@ def estimate_k(
     *,
     index: str = "silhouette",
     indices: tuple[str, ...] | None = None,
-    n_init: int = 10,
+    n_init: int = 3,
     n_repeats: int = 3,
     max_rows: int = 6000,
 ) -> KEstimate:
@@ -168,7 +168,8 @@ def estimate_k(
         ks: candidate numbers of clusters (each in ``[2, n - 1]``).
         index: the index that selects k (a key of :data:`INDICES`).
         indices: indices to report (default: just ``index``).
-        n_init: k-means restarts per run.
+        n_init: k-means restarts per run (the official code uses scikit-learn's 10; 3 greedy
+            k-means++ restarts give the same k̂ here at a third of the cost).
         n_repeats: independent k-means runs per k whose scores are averaged.
         max_rows: above this many rows, a random subset of this size is used (the O(n²) distance
             matrix of the silhouette is the memory bound).

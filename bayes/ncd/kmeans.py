@@ -81,6 +81,13 @@ def _sq_dists(x: jax.Array, c: jax.Array) -> jax.Array:
     return jnp.maximum(xx - 2.0 * x @ c.T + cc, 0.0)
 
 
+def _labels(x: jax.Array, centroids: jax.Array, k: jax.Array) -> jax.Array:
+    """Nearest active centroid; ``‖x‖²`` is dropped (it does not change the argmin)."""
+    active = jnp.arange(centroids.shape[0]) < k
+    cc = jnp.where(active, jnp.sum(centroids * centroids, axis=1), jnp.inf)
+    return jnp.argmin(cc[None, :] - 2.0 * x @ centroids.T, axis=1).astype(jnp.int32)
+
+
 def _assign(x: jax.Array, centroids: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
     active = jnp.arange(centroids.shape[0]) < k
     d2 = jnp.where(active[None, :], _sq_dists(x, centroids), jnp.inf)
@@ -146,10 +153,12 @@ def kmeans_step(state: KMeansState, x: jax.Array, k: jax.Array) -> KMeansState:
 
     An emptied cluster keeps its previous centroid (scikit-learn relocates it to a far point).
     """
-    labels, _ = _assign(x, state.centroids, k)
-    onehot = (labels[:, None] == jnp.arange(state.centroids.shape[0])[None, :]).astype(x.dtype)
-    counts = jnp.sum(onehot, axis=0)
-    sums = onehot.T @ x
+    labels = _labels(x, state.centroids, k)
+    k_max = state.centroids.shape[0]
+    # segment sums, not a one-hot matmul: O(n·d) work instead of O(n·k·d), and no (n, k) buffer
+    # per restart when many restarts run under vmap.
+    counts = jax.ops.segment_sum(jnp.ones_like(labels, x.dtype), labels, k_max)
+    sums = jax.ops.segment_sum(x, labels, k_max)
     new = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1.0)[:, None], state.centroids)
     shift = jnp.sum((new - state.centroids) ** 2)
     return KMeansState(new, shift, state.iteration + 1)
