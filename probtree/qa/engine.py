@@ -122,7 +122,10 @@ class EngineConfig:
         max_prompt_tokens: the model's context; default the JAX model's ``max_seq_len``, else
             4097 (the reference's limit).
         chars_per_token: token estimate for backends without a tokenizer.
-        max_active: most questions in flight (None: all).
+        max_active: most questions in flight. None: all at once with ``schedule="rounds"``;
+            with ``"stream"``, a new question is admitted whenever fewer than
+            ``lm.concurrency`` requests are in flight (keeps the pipe full while each
+            question's latency stays near its critical path).
         sequential: the reference design: one request at a time per question, nodes in
             post-order (for comparisons; slower).
         schedule: ``"rounds"``: every round sends all ready requests of all active questions
@@ -640,6 +643,8 @@ class _Scheduler:
 
         eng = self.eng
         sem = asyncio.Semaphore(int(getattr(eng.lm, "concurrency", 16)))
+        if self.limit == 0:
+            self.limit = 1
         waiting: dict[str, list[_Job]] = {}
         tasks: dict[asyncio.Task, str] = {}
 
@@ -653,7 +658,12 @@ class _Scheduler:
                     return f"{type(err).__name__}: {str(err)[:200]}"
             return eng._checked(res[0] if len(res) == 1 else ValueError("no completion"))
 
+        conc = int(getattr(eng.lm, "concurrency", 16))
+        adaptive = eng.config.max_active is None
         while self.queue or self.active:
+            if adaptive:  # admit questions only while the pipe has room
+                in_flight = sum(len(w) for w in waiting.values())
+                self.limit = len(self.active) + max(0, conc - in_flight)
             jobs = self.admit_and_collect()
             hits: list[tuple[_Job, object]] = []
             keys = [cache_key(eng.lm.name, j.request) for j in jobs]
