@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--time-limit", type=float, default=20.0)
     ap.add_argument("--prior", choices=["uniform", "hdp"], default="hdp")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default=None,
+                    help="a model directory: loaded if it exists, else trained and saved there")
+    ap.add_argument("--depth", type=int, default=2, help="A* bound depth (see grammar.parse)")
     args = ap.parse_args(argv)
     iters = args.iterations if args.iterations is not None else (1 if args.quick else 4)
     limit = args.limit if args.limit is not None else (30 if args.quick else None)
@@ -43,10 +47,16 @@ def main(argv=None) -> dict:
     remaining = read_examples(geo / "geoqueries880_test_remaining")
     lex = read_lexicon(geo / "geoqueries880_lexicon")
     t0 = time.perf_counter()
-    model = GrammarModel(read_grammar())
-    state = train.init(model, tr, rng, lexicon=lex)
+    if args.model and (Path(args.model) / "model.json").exists():
+        state = train.load(args.model)
+        model = state.model
+    else:
+        model = GrammarModel(read_grammar())
+        state = train.init(model, tr, rng, lexicon=lex)
+        train.run(state, rng, iters)
+        if args.model:
+            train.save(state, args.model)
     covered = sum(t is not None for t in state.trees)
-    train.run(state, rng, iters)
     train_s = time.perf_counter() - t0
     log_prior = None
     if args.prior == "hdp":
@@ -63,7 +73,8 @@ def main(argv=None) -> dict:
     predicted, secs = [], []
     for e in items:
         r = parsing.parse(model, e.tokens, space(e.tokens), log_prior=log_prior,
-                          time_limit=args.time_limit, predictors=preds)
+                          time_limit=args.time_limit, predictors=preds,
+                          depth=args.depth)
         lf = r.best.lf if r.best else None
         predicted.append(lf)
         secs.append(r.seconds)

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
                    help="also count the data sentences the grammar can derive with their LF "
                         "(slow: about 0.1 s per sentence)")
     p.set_defaults(func=check)
+    from grammar.cli_parser import add_commands
+    add_commands(sub)  # train, parse
     return sub
 
 

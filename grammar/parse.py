@@ -4,11 +4,14 @@
    score maximised over all LFs, from the HDP path-set maxima (:meth:`grammar.hdp.Predictor.bound`
    with every feature a wildcard) and, for unregistered words, the largest unseen-atom mass times
    the base probability. The root cell bounds ``max_{x,t} log p(y, t | x)``.
-2. **Best-first search** over candidate LFs in decreasing prior ``log p(x)``; each is scored by
-   the exact Viterbi chart (:func:`grammar.chart.viterbi`, items shared across candidates through
-   one memo). The search stops when ``log p(x) + root bound`` of the next candidate is below the
-   k-th best score found: the k-best list is then exact over the candidate set. A per-sentence
-   time limit returns the best found so far (flagged).
+2. **A* over candidate LFs.** Each candidate gets the admissible priority ``log p(x) + b(x)``,
+   where ``b(x)`` scores the top ``depth`` levels of the derivation exactly under ``x`` (the rules
+   that apply to ``x`` and their HDP probabilities at ``x``'s feature paths, every split) and the
+   levels below with the LF-free bounds of step 1. Candidates are popped in decreasing priority
+   and scored by the exact Viterbi chart (:func:`grammar.chart.viterbi`, items shared across
+   candidates through one memo); the search stops when the next priority is below the k-th best
+   score found, so the k-best list is exact over the candidate set. A per-sentence time limit
+   returns the best parses found so far (flagged ``timed_out``).
 
 **Deviation from the paper.** The official parser builds LFs bottom-up as *sets* (intersecting the
 inverse images of the transformation functions) and searches chart items keyed by (nonterminal,
@@ -145,6 +148,52 @@ def sentence_bounds(model: GrammarModel, tokens, *, max_open_tokens: int = 4,
     return out
 
 
+class _LFBound:
+    """Admissible bound of the Viterbi score of a concrete LF: the rules of the top ``depth``
+    levels are scored under the LF (exactly, as in the chart), the rest by the LF-free bounds."""
+
+    def __init__(self, model: GrammarModel, tokens, bounds: dict, max_open: int) -> None:
+        self.model, self.tokens, self.bounds, self.max_open = model, tuple(tokens), bounds, max_open
+        self.memo: dict = {}
+
+    def __call__(self, a: str, x: LF, i: int, j: int, d: int) -> float:
+        m = self.model
+        if m.kind(a) != "nonterminal":
+            if m.is_open(a) and j - i > self.max_open:
+                return NEG_INF
+            return m.log_rule(a, x, self.tokens[i:j])
+        if d <= 0:
+            return self.bounds.get((a, i, j), NEG_INF)
+        key = (a, x, i, j, d)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = NEG_INF  # a unary cycle contributes nothing (as in the chart)
+        best = NEG_INF
+        if m.path(a, x) is not None:
+            for atom, kids in m.expansions(a, x):
+                if len(kids) > j - i:
+                    continue
+                lr = m.log_rule(a, x, atom)
+                if lr > NEG_INF:
+                    best = max(best, lr + self._split(kids, i, j, d - 1))
+        self.memo[key] = best
+        return best
+
+    def _split(self, kids, i: int, j: int, d: int) -> float:
+        if len(kids) == 1:
+            return self(kids[0][0], kids[0][1], i, j, d)
+        key = ("split", kids, i, j, d)
+        if key in self.memo:
+            return self.memo[key]
+        best = NEG_INF
+        for m in range(i + 1, j - len(kids) + 2):
+            left = self(kids[0][0], kids[0][1], i, m, d)
+            if left > NEG_INF:
+                best = max(best, left + self._split(kids[1:], m, j, d))
+        self.memo[key] = best
+        return best
+
+
 def _is_number(tok: str) -> bool:
     try:
         float(tok)
@@ -170,7 +219,7 @@ def unknown_words(model: GrammarModel, tokens) -> tuple[str, ...]:
 def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
           log_prior: Callable[[LF], float] | None = None, k: int = 1,
           time_limit: float | None = None, max_open_tokens: int = 4,
-          predictors: dict | None = None) -> ParseResult:
+          predictors: dict | None = None, depth: int = 2) -> ParseResult:
     """k-best parses of ``tokens`` over the LF set ``candidates``.
 
     Args:
@@ -182,6 +231,8 @@ def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         time_limit: seconds; past it the best parses found so far are returned.
         max_open_tokens: longest phrase an open-class preterminal may emit.
         predictors: cached ``{name: Predictor}`` for the bounds pass (built when omitted).
+        depth: levels of the derivation scored with the candidate's own LF in its A* bound
+            (below them, the LF-free bounds pass); 0 gives the plain ``log p(x) + root bound``.
 
     Returns:
         A :class:`ParseResult`.
@@ -190,6 +241,7 @@ def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         ValueError: ``k < 1`` or an empty sentence.
     """
     t0 = time.perf_counter()
+    timed_out = False
     tokens = tuple(tokens)
     if k < 1:
         raise ValueError(f"k: expected a positive integer, got {k}")
@@ -199,19 +251,27 @@ def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
     bounds = sentence_bounds(model, tokens, max_open_tokens=max_open_tokens,
                              predictors=predictors)
     root = bounds.get((model.start, 0, len(tokens)), NEG_INF)
+    n = len(tokens)
+    lfb = _LFBound(model, tokens, bounds, max_open_tokens)
     scored = []
+    n_cand = 0
     for x in dict.fromkeys(normalize(c) for c in candidates):
+        n_cand += 1
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            timed_out = True
+            break
         lp = prior(x)
-        if lp > NEG_INF:
-            scored.append((lp, x))
+        if lp == NEG_INF or root == NEG_INF:
+            continue
+        b = lfb(model.start, x, 0, n, depth)
+        if b > NEG_INF:
+            scored.append((lp + b, lp, x))
     scored.sort(key=lambda p: -p[0])
     best: list[tuple[float, int, Parse]] = []  # min-heap of the k best
     memo: dict = {}
-    n_scored, timed_out, tie = 0, False, itertools.count()
-    for lp, x in scored:
-        if root == NEG_INF:
-            break
-        if len(best) == k and lp + root < best[0][0]:
+    n_scored, tie = 0, itertools.count()
+    for bound, lp, x in scored:
+        if timed_out or (len(best) == k and bound < best[0][0]):
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             timed_out = True
@@ -226,7 +286,7 @@ def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         elif item[0] > best[0][0]:
             heapq.heapreplace(best, item)
     parses = tuple(p for _, _, p in sorted(best, key=lambda b: (-b[0], b[1])))
-    return ParseResult(parses, unknown_words(model, tokens), len(scored), n_scored, timed_out,
+    return ParseResult(parses, unknown_words(model, tokens), n_cand, n_scored, timed_out,
                        time.perf_counter() - t0, root)
 
 

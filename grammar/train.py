@@ -43,8 +43,8 @@ from grammar.derivation import (
     remove_derivation,
 )
 from grammar.grammar import Example, LexiconItem, parse_grammar
+from grammar.logic import Empty, to_text
 from grammar.logic import parse as parse_lf
-from grammar.logic import to_text
 from probtree import Tree
 
 __all__ = ["TrainState", "Info", "init", "step", "run", "log_posterior", "save", "load"]
@@ -153,14 +153,18 @@ def run(state: TrainState, rng: np.random.Generator, iterations: int, *,
     return infos
 
 
+def _lf_text(lf) -> str | None:
+    return None if isinstance(lf, Empty) else to_text(lf)
+
+
 def _tree_json(t: Tree) -> dict:
     return {"parent": [int(p) for p in t.parent],
-            "steps": [[s.nonterminal, to_text(s.lf),
+            "steps": [[s.nonterminal, _lf_text(s.lf),
                        list(s.atom) if isinstance(s.atom, tuple) else s.atom] for s in t.labels]}
 
 
 def _tree_from_json(d: dict) -> Tree:
-    steps = [Step(n, parse_lf(lf), tuple(a) if isinstance(a, list) else a)
+    steps = [Step(n, Empty() if lf is None else parse_lf(lf), tuple(a) if isinstance(a, list) else a)
              for n, lf, a in d["steps"]]
     return Tree.from_parents(np.asarray(d["parent"], dtype=np.int32), labels=steps)
 

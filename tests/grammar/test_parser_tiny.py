@@ -109,3 +109,17 @@ def test_time_limit_and_errors(trained):
     with pytest.raises(ValueError, match="tokens"):
         parsing.parse(model, [], DOMAIN)
     assert UniformPrior().log_prob(parse("answer(A,river(B))")) == -math.inf
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 4])
+def test_lf_bounds_are_admissible_and_search_depth_invariant(trained, depth):
+    model, prior = trained
+    toks = "what lakes cross ohio".split()
+    bounds = parsing.sentence_bounds(model, toks)
+    lfb = parsing._LFBound(model, toks, bounds, 4)
+    for x in DOMAIN:
+        v, _ = chart.viterbi(model, toks, x)
+        assert lfb(model.start, x, 0, len(toks), depth) >= v - 1e-9
+    r = parsing.parse(model, toks, DOMAIN, log_prior=prior.log_prob, k=2, depth=depth)
+    np.testing.assert_allclose([p.score for p in r.parses],
+                               [s for s, _ in _brute(model, prior, toks)[:2]], rtol=1e-10)

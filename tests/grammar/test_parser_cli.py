@@ -1,0 +1,45 @@
+"""`probtree grammar train` / `probtree grammar parse` end to end on the tiny grammar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from grammar import train
+from probtree.cli import main
+
+TINY = Path(__file__).parent / "data" / "tiny.gram"
+TRAIN = """parse([what,rivers,are,in,texas], answer(A,(river(A),loc(A,B),const(B,stateid(texas))))).
+parse([what,cities,are,in,ohio], answer(A,(city(A),loc(A,B),const(B,stateid(ohio))))).
+parse([what,rivers,cross,ohio], answer(A,(river(A),traverse(A,B),const(B,stateid(ohio))))).
+parse([what,cities,are,in,texas], answer(A,(city(A),loc(A,B),const(B,stateid(texas))))).
+"""
+TEST = """parse([what,rivers,cross,texas], answer(A,(river(A),traverse(A,B),const(B,stateid(texas))))).
+parse([what,rivers,are,in,ohio], answer(A,(river(A),loc(A,B),const(B,stateid(ohio))))).
+"""
+
+
+def test_train_then_parse(tmp_path, capsys):
+    (tmp_path / "train").write_text(TRAIN)
+    (tmp_path / "test").write_text(TEST)
+    model = tmp_path / "model"
+    rc = main(["grammar", "train", "--grammar", str(TINY), "--train", str(tmp_path / "train"),
+               "--model", str(model), "--iterations", "2", "--seed", "1"])
+    assert rc == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["pairs"] == 4 and figures["covered"] == 4
+    st = train.load(model)
+    assert len(st.trees) == 4 and all(t is not None for t in st.trees)
+    assert st.model.states["S"].n_observations == 4
+    out = tmp_path / "out.jsonl"
+    rc = main(["grammar", "parse", "--model", str(model), "--test", str(tmp_path / "test"),
+               "--out", str(out), "--time-limit", "10"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(res) == {"n", "accuracy", "precision", "recall", "median_seconds"}
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == res["n"] == 2
+    assert all(r["correct"] for r in recs) and res["accuracy"] == 1.0
+    assert np.isclose(res["precision"], 1.0) and recs[0]["scored"] >= 1
