@@ -200,11 +200,15 @@ def test_engine_config_errors():
 def test_engine_streaming_matches_rounds_and_respects_concurrency(run_records):
     from qa_engine_fakes import AsyncScriptedLM
 
-    lm = AsyncScriptedLM(concurrency=3)
-    eng = Engine(lm, BM25Retriever(CORPUS), EngineConfig(top_k=2, schedule="stream"))
-    recs = eng.run(QUESTIONS + ["a pair question?"])
     strip = lambda r: {k: v for k, v in r.items() if k not in ("timings", "lm", "question_id")}
-    assert [strip(r) for r in recs[:-1]] == [strip(r) for r in run_records[2]]
-    assert 1 <= lm.max_in_flight <= 3
-    assert eng.stats["deduplicated"] > 0 and eng.stats["lm_errors"] == 2
+    for max_active in (None, 9):  # adaptive admission; all at once (duplicates in flight)
+        lm = AsyncScriptedLM(concurrency=3)
+        cfg = EngineConfig(top_k=2, schedule="stream", max_active=max_active)
+        eng = Engine(lm, BM25Retriever(CORPUS), cfg)
+        recs = eng.run(QUESTIONS + ["a pair question?"])
+        assert [strip(r) for r in recs[:-1]] == [strip(r) for r in run_records[2]]
+        assert 1 <= lm.max_in_flight <= 3
+        assert eng.stats["lm_errors"] == 2
+        assert eng.stats["lm_calls"] == sum(len(b) for b in lm.batches)
+    assert eng.stats["deduplicated"] > 0
     assert eng.stats["lm_calls"] == len({p for b in lm.batches for p in b})
