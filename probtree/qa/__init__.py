@@ -5,6 +5,8 @@ Stage A turns a language model's HQDT output into query trees with decomposition
 child-aggregating candidates and chooses among them leaves-to-root, for all questions at once, in
 one jit-compiled upward pass over a `probtree.Forest` (`select`). `load_released` / `replay`
 re-run that selection on the authors' released predictions; `evaluate` scores answers with EM/F1.
+`Engine` runs the whole method with a language model and a `BM25Retriever` (level-batched over
+all questions, cached, resumable through `run_file`).
 """
 
 from probtree.qa.answers import CANDIDATE_KINDS, INVALID_SCORE, Answer, is_invalid, parse_answer
@@ -27,7 +29,9 @@ from probtree.qa.decompose import (
     parse_hqdt,
     parse_many,
 )
+from probtree.qa.engine import Engine, EngineConfig, choose_ready
 from probtree.qa.evaluate import Report, Scores, evaluate, exact_match, f1_precision_recall
+from probtree.qa.prompts import PromptSet
 from probtree.qa.querytree import (
     QueryNode,
     QueryTree,
@@ -36,6 +40,8 @@ from probtree.qa.querytree import (
     substitute_references,
 )
 from probtree.qa.released import ReleasedTree, Replay, load_released, replay
+from probtree.qa.retrieve import BM25Retriever, Passage, Retriever
+from probtree.qa.runs import open_run, read_run, reasoned_tree, run_file, summarize
 from probtree.qa.select import (
     Candidates,
     Chosen,
@@ -47,6 +53,18 @@ from probtree.qa.select import (
 )
 
 __all__ = [
+    "summarize",
+    "run_file",
+    "reasoned_tree",
+    "read_run",
+    "open_run",
+    "choose_ready",
+    "Retriever",
+    "PromptSet",
+    "Passage",
+    "EngineConfig",
+    "Engine",
+    "BM25Retriever",
     "CANDIDATE_KINDS",
     "DATASET_PLACEHOLDER",
     "INVALID_SCORE",
