@@ -164,7 +164,8 @@ def _tree_json(t: Tree) -> dict:
 
 
 def _tree_from_json(d: dict) -> Tree:
-    steps = [Step(n, Empty() if lf is None else parse_lf(lf), tuple(a) if isinstance(a, list) else a)
+    steps = [Step(n, Empty() if lf is None else parse_lf(lf),
+                  tuple(a) if isinstance(a, list) else a)
              for n, lf, a in d["steps"]]
     return Tree.from_parents(np.asarray(d["parent"], dtype=np.int32), labels=steps)
 

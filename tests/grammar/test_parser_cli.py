@@ -16,9 +16,9 @@ parse([what,cities,are,in,ohio], answer(A,(city(A),loc(A,B),const(B,stateid(ohio
 parse([what,rivers,cross,ohio], answer(A,(river(A),traverse(A,B),const(B,stateid(ohio))))).
 parse([what,cities,are,in,texas], answer(A,(city(A),loc(A,B),const(B,stateid(texas))))).
 """
-TEST = """parse([what,rivers,cross,texas], answer(A,(river(A),traverse(A,B),const(B,stateid(texas))))).
-parse([what,rivers,are,in,ohio], answer(A,(river(A),loc(A,B),const(B,stateid(ohio))))).
-"""
+TEST = "".join(f"parse([what,rivers,{w},{s}], "
+               f"answer(A,(river(A),{r}(A,B),const(B,stateid({s}))))).\n"
+               for w, r, s in (("cross", "traverse", "texas"), ("are,in", "loc", "ohio")))
 
 
 def test_train_then_parse(tmp_path, capsys):

@@ -4,9 +4,9 @@ Two copies of the same ambiguous (sentence, LF) pair; level-0 concentrations of 
 root DP of a keyed HDP its base distribution (and ``N`` has no features: one DP), so the sequential
 (collapsed) probability of a set of derivations is the exact Polya-urn marginal, independent of
 the seating (up to ~1e-6). ``N`` appears twice in some derivations, so the factorised chart
-proposal differs from the exact conditional and the MH correction matters (some rejections). The exact joint
-posterior over the 8 x 8 derivation pairs is enumerated, and the MH chain's visit frequencies are
-compared with it.
+proposal differs from the exact conditional and the MH correction matters (some rejections).
+The exact joint posterior over the 8 x 8 derivation pairs is enumerated, and the MH chain's
+visit frequencies are compared with it.
 """
 
 from __future__ import annotations
