@@ -12,7 +12,6 @@ from bayes.meta.niw_meta import local_posterior, sgld_gaussian_fit
 from bayes.meta.tasks import make_task
 from bayes.meta.train import evaluate, make_learner, meta_train, step_memory_bytes
 from bayes.niw import expected_kl_diag
-from tests.conftest import run_with_devices
 
 
 def test_closed_form_local_posterior_is_the_exact_minimiser():
@@ -93,8 +92,8 @@ def test_memory_flat_for_niw_and_growing_for_maml(key):
     assert mem["maml", 15] >= 2.0 * mem["maml", 3], mem
 
 
-def test_sharded_step_matches_single_device():
-    out = run_with_devices(
+def test_sharded_step_matches_single_device(multi_device):
+    out = multi_device(
         """
         import jax, numpy as np
         from bayes.meta.tasks import make_task
