@@ -132,6 +132,12 @@ class Core:
         if self.select:
             if isinstance(c, Any):
                 part = (ANY,) * k
+            elif k == 1 and isinstance(c, Seq):
+                # a single conjunct described by its (one-element) conjunct list
+                known = c.prefix + c.suffix
+                if len(known) > 1 or (c.exact and not known):
+                    return []
+                part = (known[0] if known else ANY,)
             elif k == 1:
                 part = (c,)
             elif isinstance(c, Conj) and len(c.items) == k:
@@ -250,7 +256,10 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
         # wrappers that keep the function around the child's body
         c = _unrename(c, keep)
         if wrapper == "keep_answer":
-            inner = _answer_body(c) if not isinstance(c, Any) else ANY
+            if isinstance(c, AnyFunction):
+                inner = c.body if "answer" not in c.excluded else None
+            else:
+                inner = _answer_body(c) if not isinstance(c, Any) else ANY
             return [] if inner is None else [Term("answer", (A, p)) for p in core.invert(inner)]
         if isinstance(c, Any):
             ps = core.invert(ANY)
@@ -258,6 +267,11 @@ def _wrapped(core: Core, wrapper: str) -> tuple[Callable, Callable]:
                 return [Not(p) for p in ps]
             out = [AnyFunction(p) for p in ps] + ([Not(p) for p in ps]
                                                   if wrapper == "keep_function" else [])
+            return [Term("answer", (A, p)) for p in out] if wrapper.startswith("answer") else out
+        if isinstance(c, AnyFunction):  # a function with unknown functor around the child body
+            if wrapper == "keep_not":
+                return [Not(p) for p in core.invert(c.body)]
+            out = [AnyFunction(p, c.excluded) for p in core.invert(c.body)]
             return [Term("answer", (A, p)) for p in out] if wrapper.startswith("answer") else out
         f = _fn(c)
         if f is None or (wrapper == "keep_not" and f[0] != "not"):

@@ -52,6 +52,8 @@ def _select_function(keep: bool):
     def inv(c):
         if isinstance(c, Any):
             return [AnyFunction(ANY), Not(ANY)]
+        if isinstance(c, AnyFunction):
+            return [AnyFunction(ANY, c.excluded)]
         f = _fn(_unrename(c, keep))
         return [] if f is None else [f[3](ANY)]
 
@@ -98,8 +100,10 @@ def _delete_answer(need_loc: bool):
         return body
 
     def inv(c):
+        # a set can contain loc unless it is concrete and has none (any pattern node may hide one)
         if need_loc and not any(isinstance(n, Term) and n.functor == "loc" or
-                                isinstance(n, Any | AnyPred) for n in walk(c)):
+                                isinstance(n, Any | AnyPred | AnyFunction | Seq)
+                                for n in walk(c)):
             return []
         return [Term("answer", (A, c))]
 
@@ -151,6 +155,9 @@ def _delete_arg(i: int):
         return Term(x.functor, _trim(new))
 
     def inv(c):
+        c = _single(c)
+        if c is None:
+            return []
         if isinstance(c, Any):
             args = [ANY] * 3
             args[i] = Any(nonempty=True)
@@ -167,6 +174,17 @@ def _delete_arg(i: int):
     return app, inv
 
 
+def _single(c: LF) -> LF | None:
+    """The single-conjunct members of a list pattern: ``(x)`` or ``(x,...)`` give ``x``, an open
+    ``(...)`` gives ``*``; None when the pattern has no one-conjunct member."""
+    if not isinstance(c, Seq):
+        return c
+    known = c.prefix + c.suffix
+    if len(known) == 1:
+        return known[0]
+    return ANY if not known and not c.exact else None
+
+
 def _delete_args():
     def app(x):
         args = _pred_args(x)
@@ -174,10 +192,16 @@ def _delete_args():
         return None if args is None else Term(inner.functor, ())
 
     def inv(c):
+        c = _single(c)
+        if c is None:
+            return []
         if isinstance(c, Any):
             return [AnyPred((ANY, ANY, ANY))]
-        if isinstance(c, Term) and not c.args:
-            return [Term(c.functor, (ANY, ANY, ANY))]
+        # the child has no arguments: a pattern qualifies if all its arguments may be empty
+        if isinstance(c, Term | AnyPred) and len(c.args) <= 3 and all(
+                isinstance(a, Empty) or isinstance(a, Any) and not a.nonempty for a in c.args):
+            return [AnyPred((ANY, ANY, ANY), c.excluded) if isinstance(c, AnyPred)
+                    else Term(c.functor, (ANY, ANY, ANY))]
         return []
 
     return app, inv
@@ -207,6 +231,8 @@ def _empty_tuple(only: bool):
         return Conj(()) if ok else None
 
     def inv(c):
+        if isinstance(c, Seq) and c.exact and not c.prefix:
+            c = Conj(())
         if not (c is Conj(()) or isinstance(c, Any)):
             return []
         return [Conj(()), Empty()] if only else [Any(nonempty=True)]
