@@ -69,14 +69,14 @@ def test_mh_leaves_the_joint_posterior_invariant():
     model = GrammarModel(g)
     state = train.init(model, [Example(TOKS, LF, 0)] * 2, rng)
     counts: Counter = Counter()
-    n, accepted = 2500, 0
+    n, accepted = 1500, 0
     for _ in range(n):
         info = train.step(state, rng, gibbs=False)
         accepted += info.accepted
         counts[(_sig(state.trees[0]), _sig(state.trees[1]))] += 1
     freq = np.array([counts[k] for k in keys]) / n
     # total variation between the chain's visits and the exact joint; the chain's standard error
-    # on this statistic is ~0.02 (near-independent proposals), the bound is several times that
+    # on this statistic is ~0.03 (near-independent proposals), the bound is several times that
 
     assert 0.5 * np.abs(freq - p).sum() < 0.08
     assert 0 < accepted < 2 * n
