@@ -162,7 +162,7 @@ class GrammarModel:
                     c = fn.apply(lf)
                     if c is None:
                         break
-                    child.append((b, normalize(c)))
+                    child.append((b, c))  # keeps the head-variable convention
                 else:
                     out.append((atom, tuple(child)))
             self._expand[key] = out
