@@ -638,32 +638,35 @@ class _Scheduler:
             self.deliver(list(zip(jobs, self.eng._complete(jobs))))
 
     async def stream(self) -> None:
+        """Sends ready requests as they appear, at most ``lm.concurrency`` in flight: the new
+        requests of each step go out together as one ``acomplete`` call (a small group), and a
+        group's answers are handed over as soon as it returns."""
         from probtree.lm.base import Completion
         from probtree.lm.cache import cache_key
 
         eng = self.eng
-        sem = asyncio.Semaphore(int(getattr(eng.lm, "concurrency", 16)))
-        if self.limit == 0:
-            self.limit = 1
-        waiting: dict[str, list[_Job]] = {}
-        tasks: dict[asyncio.Task, str] = {}
-
-        async def call(req):
-            async with sem:
-                eng.stats["lm_calls"] += 1
-                eng.stats["batches"] += 1
-                try:
-                    res = await eng.lm.acomplete([req], return_exceptions=True)
-                except Exception as err:  # noqa: BLE001 -- costs this candidate only
-                    return f"{type(err).__name__}: {str(err)[:200]}"
-            return eng._checked(res[0] if len(res) == 1 else ValueError("no completion"))
-
         conc = int(getattr(eng.lm, "concurrency", 16))
         adaptive = eng.config.max_active is None
+        if self.limit == 0:
+            self.limit = 1
+        waiting: dict[str, list[_Job]] = {}  # sent or queued request -> jobs waiting on it
+        requests: dict[str, object] = {}
+        backlog: list[str] = []  # ready but not sent (pipe full)
+        tasks: dict[asyncio.Task, list[str]] = {}
+        in_flight = 0
+
+        async def call(reqs: list) -> list:
+            try:
+                res = await eng.lm.acomplete(reqs, return_exceptions=True)
+                if len(res) != len(reqs):
+                    raise ValueError(f"backend gave {len(res)} completions for {len(reqs)}")
+            except Exception as err:  # noqa: BLE001 -- costs these candidates only
+                return [f"{type(err).__name__}: {str(err)[:200]}"] * len(reqs)
+            return [eng._checked(r) for r in res]
+
         while self.queue or self.active:
             if adaptive:  # admit questions only while the pipe has room
-                in_flight = sum(len(w) for w in waiting.values())
-                self.limit = len(self.active) + max(0, conc - in_flight)
+                self.limit = len(self.active) + max(0, conc - in_flight - len(backlog))
             jobs = self.admit_and_collect()
             hits: list[tuple[_Job, object]] = []
             keys = [cache_key(eng.lm.name, j.request) for j in jobs]
@@ -680,17 +683,27 @@ class _Scheduler:
                     waiting[key].append(job)
                 else:
                     waiting[key] = [job]
-                    tasks[asyncio.ensure_future(call(job.request))] = key
+                    requests[key] = job.request
+                    backlog.append(key)
             if hits:
                 self.deliver(hits)
                 continue
+            room = conc - in_flight
+            if backlog and room > 0:
+                group, backlog = backlog[:room], backlog[room:]
+                in_flight += len(group)
+                eng.stats["lm_calls"] += len(group)
+                eng.stats["batches"] += 1
+                tasks[asyncio.ensure_future(call([requests[k] for k in group]))] = group
             if not tasks:
                 raise RuntimeError("engine: no request is ready but questions are unfinished")
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             arrived = []
             for task in done:
-                key = tasks.pop(task)
-                res = task.result()
-                eng._store(key, res)
-                arrived.extend((job, res) for job in waiting.pop(key))
+                group = tasks.pop(task)
+                in_flight -= len(group)
+                for key, res in zip(group, task.result()):
+                    eng._store(key, res)
+                    del requests[key]
+                    arrived.extend((job, res) for job in waiting.pop(key))
             self.deliver(arrived)
