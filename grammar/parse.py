@@ -40,7 +40,7 @@ import numpy as np
 from grammar import hdp
 from grammar.chart import viterbi
 from grammar.derivation import NEG_INF, GrammarModel
-from grammar.logic import LF, Atom, Conj, Not, Term, walk
+from grammar.logic import LF, Anon, Atom, Conj, Not, Term, walk
 from grammar.transforms import normalize
 from probtree import Tree
 
@@ -330,6 +330,8 @@ class CandidateSpace:
                  ) -> None:
         self.max_span = max_span
         self.names: dict[tuple[str, ...], set[str]] = {}
+        self.second_names: set[str] = set()
+        """Names emitted by preterminals that only fill second arguments (``*_ARG2``)."""
         for name, st in model.states.items():
             feats = model.grammar.nonterminals[name].features
             if "constant" not in feats:
@@ -338,6 +340,8 @@ class CandidateSpace:
             for _, path, atom in st.observations():
                 if isinstance(atom, tuple) and isinstance(path[i], str):
                     self.names.setdefault(atom, set()).add(path[i])
+                    if name.endswith("_ARG2"):
+                        self.second_names.add(path[i])
         self.templates: dict[LF, list[LF]] = {}
         self.terms: dict[str, set[LF]] = {}
         for lf in train_lfs:
@@ -364,18 +368,25 @@ class CandidateSpace:
                     out.setdefault(nm, None)
         return list(out)
 
-    def _fillers(self, name: str, slot: LF) -> list[LF]:
-        terms = [t for t in self.terms.get(name, ()) if getattr(t, "functor", None)
-                 == getattr(slot, "functor", None)]
-        if terms:
-            return terms
+    def _fillers(self, name: str, slot: LF, second: list[str]) -> list[LF]:
+        """Terms for constant ``name`` in ``slot``: those seen with this name and type in
+        training, and the slot's own shape with the name as first argument (second argument:
+        the slot's, ``_``, or a second-argument constant mentioned in the sentence)."""
+        functor = getattr(slot, "functor", None)
+        out = dict.fromkeys(t for t in self.terms.get(name, ())
+                            if getattr(t, "functor", None) == functor)
         if isinstance(slot, Term) and slot.args:
-            return [Term(slot.functor, (Atom(name),) + slot.args[1:])]
-        return []
+            out.setdefault(Term(slot.functor, (Atom(name),) + slot.args[1:]), None)
+            if len(slot.args) == 2:
+                for b in ["_"] + second:
+                    arg = Anon() if b == "_" else Atom(b)
+                    out.setdefault(Term(slot.functor, (Atom(name), arg)), None)
+        return list(out)
 
     def __call__(self, tokens) -> list[LF]:
         """Every candidate LF for ``tokens`` (deduplicated)."""
         names = self.mentions(tokens)
+        second = [nm for nm in names if nm in self.second_names]
         out: dict[LF, None] = {}
         for lf, slots in self.templates.items():
             if len(slots) > len(names):
@@ -384,7 +395,8 @@ class CandidateSpace:
                 out.setdefault(lf, None)
                 continue
             for assign in itertools.permutations(names, len(slots)):
-                choices = [self._fillers(nm, s) for nm, s in zip(assign, slots, strict=True)]
+                choices = [self._fillers(nm, s, second)
+                           for nm, s in zip(assign, slots, strict=True)]
                 for fill in itertools.product(*choices):
                     out.setdefault(_replace(lf, dict(zip(slots, fill, strict=True))), None)
         return list(out)
