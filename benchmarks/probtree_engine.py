@@ -198,6 +198,64 @@ def part_a(n: int, n_seq: int, latency: float, concurrency: int, windows: list[i
     return out
 
 
+class _SleepLM(ScriptedLM):
+    """In-process stand-in with a fixed latency and no HTTP: ``acomplete`` answers a group in
+    waves of ``concurrency`` requests, one latency each; ``complete`` blocks one latency per call
+    (a thread of the reference design)."""
+
+    def __init__(self, latency: float, concurrency: int, asynchronous: bool):
+        self.latency, self.concurrency = latency, concurrency
+        if asynchronous:
+            self.acomplete = self._acomplete
+
+    async def _acomplete(self, reqs, return_exceptions=False):
+        import asyncio
+
+        await asyncio.sleep(self.latency * -(-len(reqs) // self.concurrency))  # waves
+        return ScriptedLM.complete(self, reqs)
+
+    def complete(self, reqs):
+        time.sleep(self.latency)
+        return ScriptedLM.complete(self, reqs)
+
+
+def part_a_inprocess(n: int, latency: float, concurrency: int) -> dict:
+    """The same designs without HTTP (isolates scheduling from the HTTP client's CPU cost)."""
+    from probtree.qa.datasets import bundled_path, load_ircot
+    from probtree.qa.engine import Engine, EngineConfig
+    from probtree.qa.retrieve import BM25Retriever
+
+    examples = load_ircot(bundled_path("hotpotqa_ircot_test_500.jsonl.gz"), contexts=True)[:n]
+    retriever = BM25Retriever.from_ircot(examples)
+    out: dict = {"n": n, "latency_s": latency, "concurrency": concurrency}
+    rows = []
+    lm = _SleepLM(latency, concurrency, asynchronous=True)
+    for sched, w in (("rounds", 4), ("rounds", 8), ("stream", 4), ("stream", 8), ("stream", None)):
+        eng = Engine(lm, retriever, EngineConfig(schedule=sched, max_active=w))
+        t = time.perf_counter()
+        recs = eng.run(examples)
+        secs = time.perf_counter() - t
+        lat = statistics.median(r["timings"]["latency_s"] for r in recs)
+        out[f"ours_{sched}_w{w}"] = {"q_per_s": n / secs, "median_latency_s": lat}
+        rows.append((f"ours {sched} (max_active={w})", n / secs, lat))
+    sync = _SleepLM(latency, 1, asynchronous=False)
+    for threads in (4, 8, concurrency):
+        t = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            recs = list(pool.map(
+                lambda e: Engine(sync, retriever, EngineConfig(sequential=True)).run([e])[0],
+                examples))
+        secs = time.perf_counter() - t
+        lat = statistics.median(r["timings"]["latency_s"] for r in recs)
+        out[f"reference_t{threads}"] = {"q_per_s": n / secs, "median_latency_s": lat}
+        rows.append((f"reference ({threads} threads over trees)", n / secs, lat))
+    print(f"(a') {n} questions, in-process backend (no HTTP), {latency * 1e3:.0f} ms per call")
+    print(f"  {'design':<40} {'questions/s':>12} {'median latency':>15}")
+    for name, qps, lat in rows:
+        print(f"  {name:<40} {qps:12.2f} {lat:14.3f}s")
+    return out
+
+
 class _OneAtATime:
     """Sends every request of a batch to the backend separately."""
 
@@ -257,7 +315,8 @@ def main(argv=None) -> int:
     n_a, n_seq, n_b = (40, 8, 4) if args.quick else (200, 30, 20)
     windows = [("rounds", 4), ("rounds", 8), ("rounds", 16), ("rounds", None),
                ("stream", 8), ("stream", None)]
-    res = {"a": part_a(n_a, n_seq, args.latency, 16, windows)}
+    res = {"a": part_a(n_a, n_seq, args.latency, 16, windows),
+           "a_inprocess": part_a_inprocess(n_a, args.latency, 16)}
     if not args.skip_jax:
         res["b"] = part_b(n_b, 12, 12)
     print(json.dumps(res))
