@@ -4,18 +4,21 @@ Stage A asks the model for each question's HQDT (one completion per question) an
 a `QueryTree` with decomposition confidences. Stage B answers every node closed-book (CB) and
 open-book (OB: retrieved passages; single-hop prompt at leaves, multi-hop prompt at non-leaves,
 optionally with passages for the descendants' questions), and every non-leaf by child aggregation
-(CA: its children's question/answer pairs); `choose` keeps each node's most confident candidate
-and that answer is substituted into the sibling questions that refer to it.
+(CA: its children's question/answer pairs); `choose_ready` keeps each node's most confident
+candidate (the rule of `probtree.qa.select`) and that answer is substituted into the sibling
+questions that refer to it.
 
 Scheduling: a node's CB/OB requests are *ready* once the siblings its question refers to are
 answered, its CA request once its children are answered. Every round gathers the ready requests
 of all active questions (so the critical path of a question is its tree's levels, not its node
 count), drops duplicate prompts, serves what the completion cache holds and sends the rest to the
 backend as one batch: one large batch for the JAX decoder, many concurrent requests for the HTTP
-client. ``max_active`` bounds the questions in flight (new ones are admitted as others finish),
-which trades throughput for per-question latency. One failed or malformed completion costs only
-its candidate (``ERROR: ...``, score -100, reason recorded), never the question or the run; an
-unusable decomposition makes the question a single-node tree (recorded).
+client. With ``schedule="stream"`` (async backends) requests leave as soon as they are ready,
+under the backend's concurrency limit. ``max_active`` bounds the questions in flight (new ones
+are admitted as others finish), which trades throughput for per-question latency. One failed or
+malformed completion costs only its candidate (``ERROR: ...``, score -100, reason recorded),
+never the question or the run; an unusable decomposition makes the question a single-node tree
+(recorded).
 
 Limits against bad model output: at most ``max_nodes`` nodes and ``max_depth`` levels per tree,
 and every prompt fits ``max_prompt_tokens`` (the model's context): OB prompts shrink k from
@@ -45,7 +48,6 @@ from probtree.qa.answers import (
     CANDIDATE_KINDS,
     INVALID_SCORE,
     Answer,
-    is_invalid,
     parse_answer,
 )
 from probtree.qa.completion import check_completion
@@ -54,55 +56,9 @@ from probtree.qa.decompose import DecompositionError, build_query_tree, parse_hq
 from probtree.qa.prompts import PromptSet
 from probtree.qa.querytree import QueryNode, QueryTree
 from probtree.qa.retrieve import Retriever
-from probtree.qa.select import Chosen
+from probtree.qa.scheduler import _Job, _Scheduler, _State, choose_ready
 
 __all__ = ["Engine", "EngineConfig", "choose_ready"]
-
-
-def choose_ready(tree: QueryTree, answers, *, compat: bool = True) -> Chosen:
-    """Each ready node's choice, node by node in post-order (float64).
-
-    The same rule and readiness as `probtree.qa.select.choose` (CB, OB, and CA with
-    ``(c_CA + qd + sum of the children's chosen scores) / (n_children + 2)``; invalid candidates
-    -100; ties to the earlier kind; a node is ready when it has all its candidates and its
-    children are ready). During a run the set of trees changes every round, so the engine uses
-    this Python form instead of the jit pass, which would compile once per forest shape; the
-    tests check that both agree.
-
-    Args:
-        tree: the query tree.
-        answers: per node ``{kind: Answer}`` (missing: not available yet).
-        compat: reference filter of invalid answers.
-
-    Returns:
-        A `probtree.qa.select.Chosen` (choice -1, value NaN, text None where not ready).
-    """
-    n = tree.n_nodes
-    choice, value, text = [-1] * n, [float("nan")] * n, [None] * n
-    for i, node in enumerate(tree.nodes):
-        need = ("cb", "ob") if node.is_leaf else CANDIDATE_KINDS
-        if not all(answers[i].get(k) is not None for k in need):
-            continue
-        if not all(choice[c] >= 0 for c in node.children):
-            continue
-        best, best_k = -float("inf"), 0
-        for k, kind in enumerate(need):
-            a = answers[i][kind]
-            if is_invalid(a.text, kind, compat=compat) or (not compat and a.error):
-                sc = INVALID_SCORE
-            elif kind == "ca":
-                qd = node.qd_logprob if node.qd_logprob is not None else 0.0
-                sc = (a.score + qd + sum(value[c] for c in node.children)) / (
-                    len(node.children) + 2
-                )
-            else:
-                sc = a.score
-            if sc > best:
-                best, best_k = sc, k
-        a = answers[i][need[best_k]]
-        bad = is_invalid(a.text, need[best_k], compat=compat) or (not compat and a.error)
-        choice[i], value[i], text[i] = best_k, float(best), "" if bad else a.text
-    return Chosen(tuple(choice), tuple(value), tuple(text))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,47 +122,6 @@ class EngineConfig:
             raise ValueError(
                 f"EngineConfig.max_active: expected >= 1 or None, got {self.max_active}"
             )
-
-
-@dataclasses.dataclass
-class _Job:
-    q: _State
-    node: int  # -1: the tree-generation call
-    kind: str  # "tree", "cb", "ob", "ca"
-    request: object
-    passages: tuple[str, ...] = ()
-
-
-class _State:
-    """One question in flight."""
-
-    def __init__(self, index: int, example: Example, t0: float):
-        self.index, self.example, self.t_start = index, example, t0
-        self.tree: QueryTree | None = None
-        self.tree_requested = False
-        self.decomposition: dict = {}
-        self.answers: list[dict] = []
-        self.meta: list[dict] = []
-        self.subst: list[str | None] = []
-        self.chosen = None
-        self.requested: set[tuple[int, str]] = set()
-        self.cuts: list[str] = []
-        self.calls = self.tokens = self.cache_hits = self.rounds = 0
-
-    def set_tree(self, tree: QueryTree) -> None:
-        self.tree = tree
-        n = tree.n_nodes
-        self.answers = [{} for _ in range(n)]
-        self.meta = [{} for _ in range(n)]
-        self.subst = [None] * n
-
-    def texts(self) -> list[str | None]:
-        if self.chosen is None:
-            return [None] * self.tree.n_nodes
-        return list(self.chosen.text)
-
-    def done(self) -> bool:
-        return self.chosen is not None and self.chosen.text[-1] is not None
 
 
 class Engine:
@@ -575,135 +490,3 @@ class Engine:
             sched.rounds()
         return sched.records
 
-
-class _Scheduler:
-    """Admission of questions, readiness, and the two ways of driving the backend."""
-
-    def __init__(self, eng: Engine, exs: list[Example], on_record, on_round):
-        self.eng, self.exs = eng, exs
-        self.on_record, self.on_round = on_record, on_round
-        self.t0 = time.perf_counter()
-        self.queue = collections.deque(range(len(exs)))
-        self.active: list[_State] = []
-        self.records: list = [None] * len(exs)
-        self.n_done = 0
-        self.limit = eng.config.max_active or max(len(exs), 1)
-
-    def admit_and_collect(self) -> list[_Job]:
-        while self.queue and len(self.active) < self.limit:
-            j = self.queue.popleft()
-            self.active.append(_State(j, self.exs[j], time.perf_counter()))
-        ready = [(st, i, kind) for st in self.active for i, kind in self.eng._ready(st)]
-        for st, i, kind in ready:
-            if kind == "tree":
-                st.tree_requested = True
-            else:
-                st.requested.add((i, kind))
-        return self.eng._make_jobs(ready)
-
-    def deliver(self, pairs: list[tuple[_Job, object]]) -> None:
-        """Hands results to their questions; records the questions that are finished."""
-        eng, changed = self.eng, {}
-        for job, res in pairs:
-            job.q.rounds += 1 if id(job.q) not in changed else 0
-            changed[id(job.q)] = job.q
-            if job.kind == "tree":
-                eng._accept_tree(job.q, res)
-            else:
-                eng._accept(job, res)
-                job.q.dirty = True
-        for st in changed.values():
-            if getattr(st, "dirty", False):
-                st.chosen = choose_ready(st.tree, st.answers, compat=eng.config.compat)
-                st.dirty = False
-        still = []
-        for st in self.active:
-            if st.done():
-                rec = eng._record(st, self.t0)
-                self.records[st.index] = rec
-                self.n_done += 1
-                if self.on_record is not None:
-                    self.on_record(rec)
-            else:
-                still.append(st)
-        self.active = still
-        if self.on_round is not None:
-            self.on_round(eng, self.n_done)
-
-    def rounds(self) -> None:
-        while self.queue or self.active:
-            jobs = self.admit_and_collect()
-            if not jobs:
-                raise RuntimeError("engine: no request is ready but questions are unfinished")
-            self.deliver(list(zip(jobs, self.eng._complete(jobs))))
-
-    async def stream(self) -> None:
-        """Sends ready requests as they appear, at most ``lm.concurrency`` in flight: the new
-        requests of each step go out together as one ``acomplete`` call (a small group), and a
-        group's answers are handed over as soon as it returns."""
-        from probtree.lm.base import Completion
-        from probtree.lm.cache import cache_key
-
-        eng = self.eng
-        conc = int(getattr(eng.lm, "concurrency", 16))
-        adaptive = eng.config.max_active is None
-        if self.limit == 0:
-            self.limit = 1
-        waiting: dict[str, list[_Job]] = {}  # sent or queued request -> jobs waiting on it
-        requests: dict[str, object] = {}
-        backlog: list[str] = []  # ready but not sent (pipe full)
-        tasks: dict[asyncio.Task, list[str]] = {}
-        in_flight = 0
-
-        async def call(reqs: list) -> list:
-            try:
-                res = await eng.lm.acomplete(reqs, return_exceptions=True)
-                if len(res) != len(reqs):
-                    raise ValueError(f"backend gave {len(res)} completions for {len(reqs)}")
-            except Exception as err:  # noqa: BLE001 -- costs these candidates only
-                return [f"{type(err).__name__}: {str(err)[:200]}"] * len(reqs)
-            return [eng._checked(r) for r in res]
-
-        while self.queue or self.active:
-            if adaptive:  # admit questions only while the pipe has room
-                self.limit = len(self.active) + max(0, conc - in_flight - len(backlog))
-            jobs = self.admit_and_collect()
-            hits: list[tuple[_Job, object]] = []
-            keys = [cache_key(eng.lm.name, j.request) for j in jobs]
-            eng.stats["requests"] += len(jobs)
-            found = eng.cache.get_many(list(set(keys))) if eng.cache is not None else {}
-            for key, job in zip(keys, jobs):
-                job.q.calls += 1
-                if key in found:
-                    eng.stats["cache_hits"] += 1
-                    job.q.cache_hits += 1
-                    hits.append((job, Completion.from_dict(json.loads(found[key]))))
-                elif key in waiting:
-                    eng.stats["deduplicated"] += 1
-                    waiting[key].append(job)
-                else:
-                    waiting[key] = [job]
-                    requests[key] = job.request
-                    backlog.append(key)
-            if hits:
-                self.deliver(hits)
-                continue
-            room = conc - in_flight
-            if backlog and room > 0:
-                group, backlog = backlog[:room], backlog[room:]
-                in_flight += len(group)
-                eng.stats["lm_calls"] += len(group)
-                eng.stats["batches"] += 1
-                tasks[asyncio.ensure_future(call([requests[k] for k in group]))] = group
-            if not tasks:
-                raise RuntimeError("engine: no request is ready but questions are unfinished")
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            arrived = []
-            for task in done:
-                group = tasks.pop(task)
-                in_flight -= len(group)
-                for key, res in zip(group, task.result()):
-                    eng._store(key, res)
-                    del requests[key]
-                    arrived.extend((job, res) for job in waiting.pop(key))
-            self.deliver(arrived)
