@@ -145,3 +145,16 @@ def test_sigkill_and_resume_through_faulty_loopback_server(tmp_path):
     assert {r["question_id"]: _strip(r) for r in b} == by_id
     for key in ("em", "f1", "choices", "lm_errors"):
         assert resumed[key] == summary[key]
+
+
+def test_cli_run_errors(tmp_path, capsys):
+    from probtree.cli import main
+
+    data = _ircot_sample(tmp_path / "q.jsonl", 2)
+    base = ["qa", "run", "--data", str(data), "--out", str(tmp_path / "o.jsonl"), "--no-progress"]
+    assert main(base + ["--model", "smollm2", "--concurrency", "2"]) == 2
+    assert "--concurrency" in capsys.readouterr().err
+    assert main(base + ["--model", "replay:/nonexistent.jsonl"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(base + ["--model", "smollm2", "--limit", "0"]) == 2
+    assert "--limit" in capsys.readouterr().err
