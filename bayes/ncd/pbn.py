@@ -13,7 +13,8 @@ Deviations from the official code (``models/PBN_model.py``), all documented swit
   * batches are reshuffled every epoch (``reshuffle=True``); ``reshuffle=False`` keeps one fixed
     permutation as the official code does;
   * a batch without known rows contributes 0 cross-entropy instead of NaN;
-  * BatchNorm keeps the biased running variance (PyTorch stores the unbiased one).
+  * BatchNorm keeps the biased running variance (PyTorch stores the unbiased one);
+  * dropout draws 16-bit noise once per epoch, so its rate is rounded to 1/65536.
 
 References:
     Troisemaine et al., "A Practical Approach to Novel Class Discovery in Tabular Data",
