@@ -123,3 +123,18 @@ def test_lf_bounds_are_admissible_and_search_depth_invariant(trained, depth):
     r = parsing.parse(model, toks, DOMAIN, log_prior=prior.log_prob, k=2, depth=depth)
     np.testing.assert_allclose([p.score for p in r.parses],
                                [s for s, _ in _brute(model, prior, toks)[:2]], rtol=1e-10)
+
+
+def test_evaluation_figures():
+    from grammar.evaluate import summarise
+
+    gold = [parse("answer(A,(river(A),loc(A,B)))"), parse("answer(A,city(A))"),
+            parse("answer(A,lake(A))")]
+    pred = [parse("answer(B,(loc(B,C),river(B)))"), None, parse("answer(A,city(A))")]
+    res = summarise(pred, gold, [1.0, 3.0, 2.0], extra_failures=1)
+    assert (res["n"], res["answered"], res["correct"]) == (3, 2, 1)
+    np.testing.assert_allclose([res["accuracy"], res["precision"], res["recall"],
+                                res["recall_with_remaining"], res["median_seconds"]],
+                               [1 / 3, 1 / 2, 1 / 3, 1 / 4, 2.0], rtol=1e-12)
+    with pytest.raises(ValueError, match="predicted"):
+        summarise(pred[:2], gold)
