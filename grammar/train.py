@@ -188,8 +188,14 @@ def save(state: TrainState, directory: str | Path) -> None:
 
 
 def load(directory: str | Path) -> TrainState:
-    """Reads a model written by :func:`save` (derivations are not re-seated: they are already
-    counted in the loaded HDP states; their observation ids are not kept)."""
+    """Reads a model written by :func:`save`. The derivations are already counted in the loaded
+    HDP states; each node is matched to one observation with its path and atom (observations are
+    exchangeable), so training can continue with :func:`step`.
+
+    Raises:
+        ValueError: not a saved model, an unknown format, or derivations that the HDP states do
+            not contain.
+    """
     d = Path(directory)
     meta_path = d / "model.json"
     if not meta_path.exists():
@@ -203,4 +209,19 @@ def load(directory: str | Path) -> TrainState:
     model = GrammarModel(g, start=meta["start"], states=states, text=text)
     examples = [Example(tuple(t), parse_lf(lf), 0) for t, lf in meta["examples"]]
     trees = [None if t is None else _tree_from_json(t) for t in meta["derivations"]]
-    return TrainState(model, examples, trees, [[] for _ in trees], meta["max_open_tokens"])
+    pool: dict[tuple, list[int]] = {}
+    for name, st in states.items():
+        for o, path, atom in st.observations():
+            pool.setdefault((name, path, atom), []).append(o)
+    obs: list[list] = []
+    for t in trees:
+        ids = []
+        for s in [] if t is None else t.labels:
+            if s.nonterminal in states:
+                key = (s.nonterminal, model.path(s.nonterminal, s.lf), s.atom)
+                if not pool.get(key):
+                    raise ValueError(f"{meta_path}: a derivation node {key} has no observation "
+                                     "in the saved HDP states (files do not belong together)")
+                ids.append((s.nonterminal, pool[key].pop()))
+        obs.append(ids)
+    return TrainState(model, examples, trees, obs, meta["max_open_tokens"])

@@ -43,3 +43,20 @@ def test_train_then_parse(tmp_path, capsys):
     assert len(recs) == res["n"] == 2
     assert all(r["correct"] for r in recs) and res["accuracy"] == 1.0
     assert np.isclose(res["precision"], 1.0) and recs[0]["scored"] >= 1
+
+
+def test_saved_model_continues_training(tmp_path):
+    from grammar.derivation import GrammarModel
+    from grammar.grammar import parse_examples, read_grammar
+
+    rng = np.random.default_rng(0)
+    state = train.init(GrammarModel(read_grammar(TINY)), parse_examples(TRAIN), rng)
+    train.save(state, tmp_path / "m")
+    back = train.load(tmp_path / "m")
+    assert [len(o) for o in back.obs] == [len(o) for o in state.obs]
+    np.testing.assert_allclose(train.log_posterior(back.model), train.log_posterior(state.model),
+                               rtol=1e-9)
+    info = train.step(back, rng)
+    assert info.proposed == 4
+    n = {k: s.n_observations for k, s in back.model.states.items()}
+    assert n == {k: s.n_observations for k, s in state.model.states.items()}
