@@ -4,7 +4,7 @@ A forest of 10,000 random trees of 5-30 nodes; one upward logsumexp pass plus on
 pass (ProbTree-style: the last candidate averages itself with the children's selected values).
 Compile time is reported separately. Prints a table, then one JSON line.
 
-Usage: python benchmarks/tree_passes.py [--trees 10000] [--repeats 5] [--seed 0]
+Usage: python benchmarks/tree_passes.py [--trees 10000] [--repeats 30] [--seed 0]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _networkx_passes(g: nx.DiGraph, root: int, x: np.ndarray, cand: np.ndarray) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trees", type=int, default=10_000)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
