@@ -17,7 +17,18 @@ Speed: PBN training (200 epochs, batch 512) and the silhouette sweep, first call
 and second call, against a PyTorch re-implementation in the same run when torch is importable,
 otherwise against the official code's timings on a 2-core CPU (research notes).
 
-Usage: ``python benchmarks/ncd.py [--quick] [--seeds N] [--datasets a,b] [--scale]``.
+Validity indices (``--cvi``): k̂ from each CVI on PBN's latent ("Estimated k" hyperparameters):
+silhouette, Calinski–Harabasz, Davies–Bouldin and Dunn on the training novel rows, and KM-ACC
+(k-means with C + k clusters on known + novel training rows, Hungarian ACC on the known rows),
+as the paper's Appendix C compares them.
+
+The silhouette sweep is also timed against scikit-learn doing the same work (``KMeans`` with the
+same number of restarts, ``silhouette_score``) in the same run. ``--torch-python PATH`` runs the
+PyTorch PBN loop in a subprocess with another interpreter (one where torch is installed) when
+torch is not importable here.
+
+Usage: ``python benchmarks/ncd.py [--quick] [--seeds N] [--datasets a,b] [--scale] [--timing]
+[--cvi]``.
 Prints a table and, as the last line, a JSON object with every figure.
 """
 
@@ -31,7 +42,7 @@ import jax
 import numpy as np
 
 from bayes.ncd.datasets import DATASETS, hyperparameters, load_dataset
-from bayes.ncd.estimate_k import estimate_k
+from bayes.ncd.estimate_k import estimate_k, estimate_k_kmacc
 from bayes.ncd.kmeans import class_means, kmeans, kmeans_predict, ncd_kmeans
 from bayes.ncd.metrics import clustering_scores
 from bayes.ncd.pbn import pbn_latent, train_pbn
@@ -59,44 +70,36 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def _torch_pbn_seconds(x, y, hp, epochs):
-    """A plain PyTorch PBN (same model, loss and loop) timed on the same data, or None."""
-    try:
-        import torch
-        from torch import nn
-    except ImportError:
+def _torch_pbn_seconds(x, y, hp, epochs, torch_python=None):
+    """Seconds of the PyTorch PBN (``ncd_torch.py``) on the same data, or None without torch.
+
+    Runs in this process when torch imports; otherwise, with ``torch_python`` (an interpreter
+    that has torch), runs ``ncd_torch.py`` in a subprocess on the same data.
+    """
+    import importlib.util
+    import os
+    import subprocess
+    import tempfile
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ncd_torch.py")
+    if importlib.util.find_spec("torch") is not None:
+        spec = importlib.util.spec_from_file_location("ncd_torch", script)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod.torch_pbn_seconds(x, y, hp, epochs)
+    if torch_python is None:
         return None
-    torch.set_num_threads(2)
-    d, m, c = x.shape[1], int(hp["latent_dim"]), int(y.max()) + 1
-    h1, h2, p = 3 * d // 4, d // 2, float(hp["p_dropout"])
-
-    def block(i, o):
-        return [nn.Linear(i, o), nn.ReLU(), nn.BatchNorm1d(o), nn.Dropout(p)]
-
-    enc = nn.Sequential(*block(d, h1), *block(h1, h2), nn.Linear(h2, m))
-    dec = nn.Sequential(*block(m, h2), *block(h2, h1), nn.Linear(h1, d))
-    cls = nn.Linear(m, c)
-    params = [*enc.parameters(), *dec.parameters(), *cls.parameters()]
-    opt = torch.optim.AdamW(params, lr=float(hp["lr"]))
-    xt, yt = torch.tensor(x), torch.tensor(y, dtype=torch.long)
-    w = float(hp["w"])
-    start = time.perf_counter()
-    for _ in range(epochs):
-        perm = torch.randperm(len(xt))
-        for b in range(0, len(xt), 512):
-            idx = perm[b : b + 512]
-            if len(idx) < 2:
-                continue
-            xb, yb = xt[idx], yt[idx]
-            z = nn.functional.normalize(enc(xb), dim=1)
-            known = yb >= 0
-            ce = nn.functional.cross_entropy(cls(z[known]), yb[known]) if known.any() else 0.0
-            rec = ((dec(z) - xb) ** 2).sum() / len(xb)
-            loss = w * ce + (1 - w) * rec
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.npz")
+        np.savez(path, x=x, y=y)
+        hp_json = json.dumps({k: float(v) for k, v in hp.items()})
+        out = subprocess.run(
+            [torch_python, script, path, hp_json, str(epochs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def run_dataset(name: str, seeds: list[int], epochs: int, estimated: bool, est_seeds: int) -> dict:
@@ -206,7 +209,45 @@ def _summary(runs: list[dict]) -> dict:
     return out
 
 
-def run_timing(names: list[str], epochs: int, repeats: int = 2) -> dict:
+def _sklearn_sweep_seconds(z, ks=range(2, 31), n_init=3, n_repeats=3):
+    """The same silhouette sweep with scikit-learn (KMeans + silhouette_score), timed."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    start = time.perf_counter()
+    for r in range(n_repeats):
+        for k in ks:
+            lab = KMeans(k, n_init=n_init, random_state=r).fit_predict(z)
+            silhouette_score(z, lab)
+    return time.perf_counter() - start
+
+
+def run_cvi(names: list[str], seeds: list[int], epochs: int) -> dict:
+    """k̂ of every validity index on PBN's latent, per dataset and seed."""
+    indices = ("silhouette", "calinski_harabasz", "davies_bouldin", "dunn")
+    out = {}
+    for name in names:
+        data = load_dataset(name)
+        hp = hyperparameters(name, "PBN", "Estimated k")
+        ytr = data.ncd_train_labels()
+        nov = data.novel_mask("train")
+        rec = {i: [] for i in (*indices, "km_acc")}
+        for seed in seeds:
+            k1, k2, k3 = jax.random.split(jax.random.key(2000 + seed), 3)
+            model, _ = train_pbn(k1, data.x_train, ytr, epochs=epochs, **hp)
+            z = np.asarray(pbn_latent(model, data.x_train, normalize=True))
+            for index in indices:
+                rec[index].append(estimate_k(k2, z[nov], index=index).k)
+            sub = np.random.default_rng(seed).permutation(np.flatnonzero(~nov))[:3000]
+            rec["km_acc"].append(estimate_k_kmacc(k3, z[sub], ytr[sub], z[nov]).k)
+            print(f"  {name} seed {seed}: " + ", ".join(f"{i} {v[-1]}" for i, v in rec.items()))
+        out[name] = {"k": len(data.novel), **rec}
+    return out
+
+
+def run_timing(
+    names: list[str], epochs: int, repeats: int = 2, torch_python: str | None = None
+) -> dict:
     """Speed only: PBN training and the silhouette sweep, best of ``repeats`` warm calls
     (wall and process CPU seconds; CPU time is what a busy shared machine does not inflate)."""
     out = {}
@@ -236,9 +277,15 @@ def run_timing(names: list[str], epochs: int, repeats: int = 2) -> dict:
                 "official_s": OFFICIAL_SECONDS[name][what],
             }
             rec[what]["speedup_wall"] = round(rec[what]["official_s"] / rec[what]["wall_s"], 2)
-        ts = _torch_pbn_seconds(data.x_train, ytr, hp, epochs)
+        ts = _torch_pbn_seconds(data.x_train, ytr, hp, epochs, torch_python)
         if ts is not None:
             rec["pbn"]["torch_s"] = round(ts, 2)
+            rec["pbn"]["speedup_vs_torch"] = round(ts / rec["pbn"]["wall_s"], 2)
+        zn = np.asarray(pbn_latent(model, data.x_train[data.novel_mask("train")], normalize=True))
+        rec["sweep"]["sklearn_s"] = round(_sklearn_sweep_seconds(zn), 2)
+        rec["sweep"]["speedup_vs_sklearn"] = round(
+            rec["sweep"]["sklearn_s"] / rec["sweep"]["wall_s"], 2
+        )
         out[name] = rec
         print(
             f"{name:<10} PBN {epochs} epochs: first {rec['pbn']['first_wall_s']} s, then "
@@ -246,6 +293,7 @@ def run_timing(names: list[str], epochs: int, repeats: int = 2) -> dict:
             f"{rec['pbn'].get('torch_s', rec['pbn']['official_s'])} s "
             f"({'torch' if 'torch_s' in rec['pbn'] else 'official'}); silhouette sweep "
             f"{rec['sweep']['wall_s']} s wall / {rec['sweep']['cpu_s']} s CPU vs "
+            f"{rec['sweep']['sklearn_s']} s (scikit-learn, same run), "
             f"{rec['sweep']['official_s']} s (official)",
             flush=True,
         )
@@ -293,6 +341,10 @@ def main(argv=None) -> int:
         action="store_true",
         help="only the speed figures (PBN training, silhouette sweep)",
     )
+    parser.add_argument("--cvi", action="store_true", help="only k̂ of every validity index")
+    parser.add_argument(
+        "--torch-python", help="an interpreter with torch, for the PyTorch PBN reference"
+    )
     args = parser.parse_args(argv)
     seeds = list(range(1 if args.quick else args.seeds))
     names = [n.strip() for n in args.datasets.split(",")]
@@ -300,8 +352,19 @@ def main(argv=None) -> int:
         if n not in DATASETS:
             parser.error(f"unknown dataset {n!r}; choose from {sorted(DATASETS)}")
     if args.timing:
-        timing = run_timing(names, args.epochs)
+        timing = run_timing(names, args.epochs, torch_python=args.torch_python)
         print(json.dumps({"benchmark": "ncd-timing", "epochs": args.epochs, "results": timing}))
+        return 0
+    if args.cvi:
+        cvi = run_cvi(names, list(range(args.est_seeds)), args.epochs)
+        cols = ("silhouette", "calinski_harabasz", "davies_bouldin", "dunn", "km_acc")
+        print(
+            f"\nk̂ per seed, PBN latent, k = 2..30\n{'dataset':<10} {'true k':>6} "
+            + " ".join(f"{c:>18}" for c in cols)
+        )
+        for name, r in cvi.items():
+            print(f"{name:<10} {r['k']:>6} " + " ".join(f"{str(r[c]):>18}" for c in cols))
+        print(json.dumps({"benchmark": "ncd-cvi", "epochs": args.epochs, "results": cvi}))
         return 0
     results = {}
     for name in names:

@@ -8,7 +8,7 @@ bundled datasets, a scikit-learn-style estimator and the ``probtree ncd`` CLI.
 """
 
 from bayes.ncd.datasets import hyperparameters, load_dataset
-from bayes.ncd.estimate_k import KEstimate, estimate_k, partition_scores
+from bayes.ncd.estimate_k import KEstimate, estimate_k, estimate_k_kmacc, partition_scores
 from bayes.ncd.estimator import NovelClassDiscovery
 from bayes.ncd.kmeans import (
     KMeansResult,
@@ -50,6 +50,7 @@ __all__ = [
     "cross_validate",
     "discover",
     "estimate_k",
+    "estimate_k_kmacc",
     "hidden_class_folds",
     "hyperparameters",
     "kmeans",

@@ -8,7 +8,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.cluster import KMeans
 
-from bayes.ncd.estimate_k import estimate_k, partition_scores
+from bayes.ncd.estimate_k import estimate_k, estimate_k_kmacc, partition_scores
 from bayes.ncd.kmeans import _runs, class_means, kmeans, kmeans_predict, kmeans_sweep, ncd_kmeans
 from bayes.ncd.metrics import cluster_accuracy
 
@@ -102,3 +102,21 @@ def test_estimate_k_finds_planted_number(key):
     assert est.scores["dunn"].shape == (7,)
     with pytest.raises(ValueError, match="index"):
         estimate_k(key, x, index="gap")
+
+
+def test_estimate_k_kmacc_finds_planted_novel_count(key):
+    x, y = _blobs(seed=7, n_per=30, n_centers=7, scale=12.0)
+    known = y < 4
+    est = estimate_k_kmacc(key, x[known], y[known] + 10, x[~known], np.arange(1, 7), n_init=4)
+    assert est.index == "km_acc"
+    assert est.k == 3
+    acc = dict(zip(est.ks.tolist(), est.scores["km_acc"].tolist(), strict=True))
+    assert acc[3] == pytest.approx(1.0, abs=1e-6)
+    # one cluster per novel blob too few: novel blobs steal clusters from known classes
+    assert acc[1] < 0.9
+    with pytest.raises(ValueError, match="y_known"):
+        estimate_k_kmacc(key, x[known], y[known][:-1], x[~known])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        estimate_k_kmacc(key, x[known], np.zeros(known.sum()), x[~known])
+    with pytest.raises(ValueError, match="same width"):
+        estimate_k_kmacc(key, x[known], y[known], x[~known][:, :2])
