@@ -5,7 +5,8 @@ Prints one line per test sentence, a summary table, and as last line one JSON ob
 sentences counted as failures), ``median_seconds`` and the settings. ``--quick`` trains one
 iteration and parses the first 30 test sentences.
 
-Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]``
+Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]
+[--search candidates|sets] [--model DIR]``
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from grammar.derivation import GrammarModel
 from grammar.evaluate import is_correct, summarise
 from grammar.grammar import DATA_DIR, read_examples, read_grammar, read_lexicon
 from grammar.logic import to_text
+from grammar.parse_sets import Vocabulary, parse_sets
 
 
 def main(argv=None) -> dict:
@@ -36,6 +38,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default=None,
                     help="a model directory: loaded if it exists, else trained and saved there")
     ap.add_argument("--depth", type=int, default=2, help="A* bound depth (see grammar.parse)")
+    ap.add_argument("--search", choices=["candidates", "sets"], default="candidates",
+                    help="candidates: A* over training structures with constants swapped "
+                         "(grammar.parse); sets: A* over (nonterminal, span, LF set) items "
+                         "(grammar.parse_sets)")
     args = ap.parse_args(argv)
     iters = args.iterations if args.iterations is not None else (1 if args.quick else 4)
     limit = args.limit if args.limit is not None else (30 if args.quick else None)
@@ -68,13 +74,18 @@ def main(argv=None) -> dict:
                                     beliefs=beliefs)
         log_prior = prior.log_prob
     space = parsing.CandidateSpace(model, [e.lf for e in tr + extra])
+    vocab = Vocabulary([e.lf for e in tr + extra])
     preds = parsing._predictors(model)
     items = test[:limit] if limit else test
     predicted, secs = [], []
     for e in items:
-        r = parsing.parse(model, e.tokens, space(e.tokens), log_prior=log_prior,
-                          time_limit=args.time_limit, predictors=preds,
-                          depth=args.depth)
+        if args.search == "sets":
+            r = parse_sets(model, e.tokens, vocabulary=vocab, log_prior=log_prior,
+                           time_limit=args.time_limit, predictors=preds)
+        else:
+            r = parsing.parse(model, e.tokens, space(e.tokens), log_prior=log_prior,
+                              time_limit=args.time_limit, predictors=preds,
+                              depth=args.depth)
         lf = r.best.lf if r.best else None
         predicted.append(lf)
         secs.append(r.seconds)
@@ -85,7 +96,7 @@ def main(argv=None) -> dict:
     res = summarise(predicted, [e.lf for e in items], secs, extra_failures=extra_fail)
     res.update({"train_pairs": len(tr), "train_covered": covered, "iterations": iters,
                 "train_seconds": round(train_s, 1), "prior": args.prior,
-                "time_limit": args.time_limit, "seed": args.seed})
+                "time_limit": args.time_limit, "seed": args.seed, "search": args.search})
     print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")
     for k in ("n", "answered", "correct", "accuracy", "precision", "recall",
               "recall_with_remaining", "median_seconds", "train_seconds"):

@@ -17,7 +17,7 @@ References:
 from __future__ import annotations
 
 from grammar.features import EMPTY, FEATURES
-from grammar.logic import LF, Conj, Not, Term
+from grammar.logic import LF, Atom, Conj, Not, Term
 from grammar.logic_canonical import function_body, is_function
 from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, LFSet, Seq
 
@@ -58,12 +58,31 @@ def _refine_one(name: str, p: LF, value: str, depth: int = 0) -> list[LF]:
         return [p]
     if v is None or isinstance(v, str) or value in v.excluded:
         return []
+    if isinstance(p, Any) and depth < 8:
+        parts = _split_any(name, p, value)
+        if parts is not None:
+            return [r for q in parts for r in _refine_one(name, q, value, depth + 1)]
     if name in _INDEX and depth < 8:
         i, preterminal, allow_function, from_right = _INDEX[name]
         parts = _set_predicate(p, value, i, preterminal, allow_function, from_right)
         if parts is not None:  # a partition of p (restricted to the possible members)
             return [r for q in parts for r in _refine_one(name, q, value, depth + 1)]
     return [p]
+
+
+def _split_any(name: str, p: Any, value: str) -> list[LF] | None:
+    """A cover of the members of ``*`` that can have ``value``: for ``constant`` the atom itself,
+    for the predicate-position features a conjunct list, a function and a negation (None: no
+    finer cover than ``*``)."""
+    if name == "constant":
+        return [Atom(value)] if value != EMPTY else []
+    if name not in _INDEX or value == EMPTY or value == "string":
+        return None
+    _, _, allow_function, _ = _INDEX[name]
+    parts: list[LF] = [Seq((), (), False)]
+    if allow_function:
+        parts += [AnyFunction(ANY), Not(ANY)]
+    return parts
 
 
 def _element(e: LF, value: str) -> list[LF] | None:

@@ -415,7 +415,7 @@ def intersect(s: LFSet | LF, t: LFSet | LF) -> LFSet:
     for p, q in itertools.product(ps, qs):
         q = _rename_free(q, 1000 * (top + 1))
         for r, sub in _meet(p, q, {}):
-            out.setdefault(_apply(r, sub), None)
+            out.setdefault(_apply(r, sub) if sub else r, None)
     return tuple(out)
 
 
