@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from grammar.features import EMPTY, FEATURES
 from grammar.logic import LF, Atom, Conj, Not, Term
-from grammar.logic_canonical import function_body, is_function
-from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, LFSet, Seq
+from grammar.logic_canonical import FUNCTIONS, function_body, is_function
+from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, LFSet, Seq, free_var
 
 __all__ = ["refine"]
 
@@ -70,12 +70,24 @@ def _refine_one(name: str, p: LF, value: str, depth: int = 0) -> list[LF]:
     return [p]
 
 
+_FUNCTION_SHAPES = {f: (2, 1) for f in FUNCTIONS} | {"count": (3, 1), "sum": (3, 1),
+                                                      "most": (3, 2), "fewest": (3, 2)}
+"""Arity and body position of each higher-order function (``count(B, body, A)``, ...)."""
+
+
 def _split_any(name: str, p: Any, value: str) -> list[LF] | None:
     """A cover of the members of ``*`` that can have ``value``: for ``constant`` the atom itself,
     for the predicate-position features a conjunct list, a function and a negation (None: no
     finer cover than ``*``)."""
     if name == "constant":
         return [Atom(value)] if value != EMPTY else []
+    if name in ("function", "function_only") and value != EMPTY:
+        if value == "not":
+            return [Not(ANY)]
+        if value in _FUNCTION_SHAPES:  # f(V..., body): free variables, a wildcard body
+            n, body = _FUNCTION_SHAPES[value]
+            return [Term(value, tuple(ANY if k == body else free_var(k + 1) for k in range(n)))]
+        return None
     if name not in _INDEX or value == EMPTY or value == "string":
         return None
     _, _, allow_function, _ = _INDEX[name]

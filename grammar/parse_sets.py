@@ -59,6 +59,7 @@ from grammar.derivation import NEG_INF, GrammarModel
 from grammar.features import feature
 from grammar.features_refine import refine
 from grammar.logic import LF, Conj, Disj, Empty, List, Not, Num, Term, Var
+from grammar.logic_canonical import FUNCTIONS
 from grammar.parse import (
     Parse,
     ParseResult,
@@ -115,8 +116,8 @@ def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
     Open conjunct lists are closed; a wildcard argument of a predicate becomes a variable of the
     pattern or a fresh one, or is dropped where the functor's training arity allows it; a free
     pattern variable becomes any variable; an unknown predicate in an argument (a constant's type)
-    becomes a training type of the same arity. An unknown conjunct, function or whole LF has no
-    completion (returns ``[]``).
+    becomes a training type of the same arity. An unknown conjunct, function, function body or
+    whole LF has no completion (returns ``[]``).
     """
     anchored: list[Var] = []
     _collect_vars(s, anchored)
@@ -170,6 +171,9 @@ def _fill(x: LF, pool: tuple, fresh: int, vocab: Vocabulary, arg: bool = False):
             yield (seq[0] if len(seq) == 1 else Conj(seq)), st
         return
     if isinstance(x, Term):
+        if x.functor in FUNCTIONS and any(isinstance(a, Any) and not a.nonempty and k > 0
+                                          for k, a in enumerate(x.args)):
+            return  # an unknown function body (a variable is never a body)
         args = list(x.args)
         n_fixed = len(args)
         while n_fixed and isinstance(args[n_fixed - 1], Any | Empty) and not (
