@@ -6,7 +6,7 @@ sentences counted as failures), ``median_seconds`` and the settings. ``--quick``
 iteration and parses the first 30 test sentences.
 
 Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]
-[--search candidates|sets] [--model DIR]``
+[--search candidates|sets] [--rules seating|table] [--model DIR]``
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from grammar.evaluate import is_correct, summarise
 from grammar.grammar import DATA_DIR, read_examples, read_grammar, read_lexicon
 from grammar.logic import to_text
 from grammar.parse_sets import Vocabulary, parse_sets
+from grammar.rule_table import RuleTable
 
 
 def main(argv=None) -> dict:
@@ -42,6 +43,10 @@ def main(argv=None) -> dict:
                     help="candidates: A* over training structures with constants swapped "
                          "(grammar.parse); sets: A* over (nonterminal, span, LF set) items "
                          "(grammar.parse_sets)")
+    ap.add_argument("--rules", choices=["seating", "table"], default="table",
+                    help="rule probabilities at parse time: seating (walk the HDP tables per "
+                         "query) or table (one jit predictive pass per HDP, then lookups; "
+                         "grammar.rule_table)")
     args = ap.parse_args(argv)
     iters = args.iterations if args.iterations is not None else (1 if args.quick else 4)
     limit = args.limit if args.limit is not None else (30 if args.quick else None)
@@ -64,7 +69,7 @@ def main(argv=None) -> dict:
             train.save(state, args.model)
     covered = sum(t is not None for t in state.trees)
     train_s = time.perf_counter() - t0
-    log_prior = None
+    log_prior = prior_bound = None
     if args.prior == "hdp":
         from grammar.logic_types import read_ontology
         from grammar.prior import SemanticPrior
@@ -72,18 +77,25 @@ def main(argv=None) -> dict:
         prior = SemanticPrior.train([e.lf for e in tr + extra], rng,
                                     ontology=read_ontology(geo / "geoqueries880_types"),
                                     beliefs=beliefs)
-        log_prior = prior.log_prob
+        log_prior, prior_bound = prior.log_prob, prior.set_bound
     space = parsing.CandidateSpace(model, [e.lf for e in tr + extra])
     vocab = Vocabulary([e.lf for e in tr + extra])
-    preds = parsing._predictors(model)
+    t1 = time.perf_counter()
+    if args.rules == "table":
+        scorer = RuleTable(model, backend="jax")
+        preds = scorer.predictors
+    else:
+        scorer, preds = model, parsing._predictors(model)
+    table_s = time.perf_counter() - t1
     items = test[:limit] if limit else test
     predicted, secs = [], []
     for e in items:
         if args.search == "sets":
-            r = parse_sets(model, e.tokens, vocabulary=vocab, log_prior=log_prior,
-                           time_limit=args.time_limit, predictors=preds)
+            r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=log_prior,
+                           prior_bound=prior_bound, time_limit=args.time_limit,
+                           predictors=preds)
         else:
-            r = parsing.parse(model, e.tokens, space(e.tokens), log_prior=log_prior,
+            r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=log_prior,
                               time_limit=args.time_limit, predictors=preds,
                               depth=args.depth)
         lf = r.best.lf if r.best else None
@@ -96,7 +108,8 @@ def main(argv=None) -> dict:
     res = summarise(predicted, [e.lf for e in items], secs, extra_failures=extra_fail)
     res.update({"train_pairs": len(tr), "train_covered": covered, "iterations": iters,
                 "train_seconds": round(train_s, 1), "prior": args.prior,
-                "time_limit": args.time_limit, "seed": args.seed, "search": args.search})
+                "time_limit": args.time_limit, "seed": args.seed, "search": args.search,
+                "rules": args.rules, "table_seconds": round(table_s, 2)})
     print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")
     for k in ("n", "answered", "correct", "accuracy", "precision", "recall",
               "recall_with_remaining", "median_seconds", "train_seconds"):

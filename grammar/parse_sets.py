@@ -27,8 +27,9 @@ up as *sets* (:mod:`grammar.transforms_sets` patterns, hash-consed, so a set is 
    pop in exact order, so the k-best list is exact over the completions reached.
 
 The outside bounds are the max-semiring outside pass over the LF-free bounds of
-:func:`grammar.parse.sentence_bounds`. The prior bound is 0 (``log p(x) <= 0``), so a prior
-term tightens nothing before completion: the search is A* on the likelihood and exact on the sum.
+:func:`grammar.parse.sentence_bounds`. The prior bound of an item is ``prior_bound(set)``
+(:meth:`grammar.prior.SemanticPrior.set_bound`: the known terms of the set, each at its largest
+predictive; the transformation functions keep a child's parts in the parent's LF), or 0.
 
 **Deviations.** The inverses ignore the head-variable constraints (:mod:`grammar.transforms`),
 so the sets are supersets and completion enumerates variable assignments that a grammar with
@@ -351,7 +352,8 @@ class _Search:
 
 
 def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = None,
-               log_prior: Callable[[LF], float] | None = None, k: int = 1,
+               log_prior: Callable[[LF], float] | None = None,
+               prior_bound: Callable[[LF], float] | None = None, k: int = 1,
                time_limit: float | None = None, max_open_tokens: int = 4,
                predictors: dict | None = None, max_items: int = 200_000,
                max_completions: int = 2000) -> ParseResult:
@@ -363,6 +365,8 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         vocabulary: functor arities and constant types for completion (training LFs only).
         log_prior: ``log p(x)`` (default 0); must be ``<= 0`` (a probability), ``-inf`` rules an
             LF out.
+        prior_bound: an upper bound of ``log p(x)`` over the LFs containing an item's set
+            (e.g. :meth:`grammar.prior.SemanticPrior.set_bound`); default 0.
         k: how many parses to return.
         time_limit: seconds; past it the best parses found so far are returned (``timed_out``).
         max_open_tokens: longest phrase an open-class preterminal may emit.
@@ -397,7 +401,8 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     def push_item(a, i, j, s, sc):
         o = outside.get((a, i, j), NEG_INF)
         if o > NEG_INF and sc > NEG_INF:
-            heapq.heappush(agenda, (-(sc + o), next(tie), _ITEM, (a, i, j, s, sc)))
+            h = sc + o + (prior_bound(s) if prior_bound is not None else 0.0)
+            heapq.heappush(agenda, (-h, next(tie), _ITEM, (a, i, j, s, sc)))
 
     for leaf in search.leaves():
         push_item(*leaf)

@@ -13,9 +13,9 @@ check or (given an ontology) the type check.
 
 Deviations: the official base distribution over edges up-weights ``most`` (``ALPHA_MOST``); ours
 is uniform over term and constant vocabularies of the training data plus a margin for unseen
-ones. No set-valued bound is needed by :mod:`grammar.parse`, which scores concrete candidates;
-:meth:`SemanticPrior.bound` is the maximum over a finite LF set. :class:`UniformPrior` is the
-``--prior none`` option.
+ones. :meth:`SemanticPrior.bound` is the maximum over a finite LF set (the candidate search of
+:mod:`grammar.parse`); :meth:`SemanticPrior.set_bound` bounds an LF *set* from its known parts (the
+set search of :mod:`grammar.parse_sets`). :class:`UniformPrior` is the ``--prior none`` option.
 
 References:
     ``datalog_prior`` in ``datalog_hdp.h`` of github.com/asaparov/parser (``edge_hdp_alpha =
@@ -95,6 +95,8 @@ class SemanticPrior:
                  ontology: Ontology | None = None) -> None:
         self.edge, self.const, self.ontology = edge, const, ontology
         self._memo: dict[LF, float] = {}
+        self._set_memo: dict[LF, float] = {}
+        self._edge_max = self._const_max = None
 
     @classmethod
     def train(cls, lfs: Iterable[LF], rng: np.random.Generator, *,
@@ -158,5 +160,44 @@ class SemanticPrior:
     def bound(self, lfs: Iterable[LF]) -> float:
         """The largest ``log p(x)`` over a finite set of LFs (``-inf`` when empty)."""
         return max((self.log_prob(x) for x in lfs), default=-math.inf)
+
+    def set_bound(self, pattern: LF) -> float:
+        """An upper bound of ``log p(x)`` over every LF ``x`` that contains the known parts of
+        ``pattern`` (an LF set of :mod:`grammar.transforms_sets`, or a part of a larger LF).
+
+        Every known term ``f(..., V, ...)`` with a variable in position ``i`` is one edge
+        observation ``f/i`` of any such ``x``, and every ``const(V, T(c))`` one constant
+        observation; each is bounded by its predictive maximised over every context (the HDP
+        path-set maxima, :meth:`grammar.hdp.Predictor.bound`). Unknown parts (wildcards) and the
+        ``<end>`` observations count 0. This is the prior's set bound used by the A* search of
+        :mod:`grammar.parse_sets` (an LF's parts are kept by the transformation functions).
+        """
+        if pattern in self._set_memo:
+            return self._set_memo[pattern]
+        if self._edge_max is None:
+            self._edge_max = self.edge.bound((hdp.ANY,) * self.edge.state.model.n_levels)
+            self._const_max = self.const.bound((hdp.ANY,) * self.const.state.model.n_levels)
+        out = 0.0
+        for x in walk(pattern):
+            if not isinstance(x, Term):
+                continue
+            if x.functor == "const":
+                obs = constant_observations(x) if len(x.args) == 2 and isinstance(
+                    x.args[1], Term | Atom) else []
+                for _, atom in obs:
+                    out += self._log_max(self.const, self._const_max, (atom,))
+                continue
+            for i, a in enumerate(x.args):
+                if isinstance(a, Var):
+                    out += self._log_max(self.edge, self._edge_max, (f"{x.functor}/{i}",))
+        self._set_memo[pattern] = out
+        return out
+
+    @staticmethod
+    def _log_max(pred: hdp.Predictor, maxima, atom) -> float:
+        a = pred.state.atom_id(atom)
+        p = float(maxima[a]) if a is not None else float(np.max(pred.unseen_bound)) * \
+            pred._unseen(atom)
+        return math.log(min(max(p, 1e-300), 1.0))
 
 

@@ -24,7 +24,7 @@ from grammar.parse_outside import outside_bounds
 from grammar.parse_sets import Vocabulary, complete, parse_sets
 from grammar.prior import SemanticPrior
 from grammar.transforms import normalize
-from grammar.transforms_sets import ANY, Seq
+from grammar.transforms_sets import ANY, Seq, contains
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +63,17 @@ def _brute(model, prior, toks):
     return sorted(out, key=lambda p: -p[0])
 
 
-@pytest.mark.parametrize("sentence", ["what rivers are in ohio", "what cities cross utah",
-                                      "what lakes are in texas"])
-def test_set_search_argmax_and_kbest_equal_brute_force(trained, sentence):
+@pytest.mark.parametrize(("sentence", "bound"), [("what rivers are in ohio", False),
+                                                 ("what rivers are in ohio", True),
+                                                 ("what cities cross utah", True),
+                                                 ("what lakes are in texas", True)])
+def test_set_search_argmax_and_kbest_equal_brute_force(trained, sentence, bound):
     model, prior, vocab = trained
     toks = sentence.split()
     brute = _brute(model, prior, toks)
     assert len(brute) > 18  # LFs outside the 18-LF domain are derivable and scored too
-    r = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob, k=3)
+    r = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob,
+                   prior_bound=prior.set_bound if bound else None, k=3)
     np.testing.assert_allclose([p.score for p in r.parses], [s for s, _ in brute[:3]],
                                rtol=1e-9)
     assert r.best.lf is brute[0][1]
@@ -116,6 +119,18 @@ def _leaves(nested):
     if not kids:
         return list(step.atom)
     return [t for c in kids for t in _leaves(c)]
+
+
+def test_prior_set_bound_is_admissible(trained):
+    _, prior, _ = trained
+    pat = Term("answer", (parse("A"), Seq((Term("river", (ANY, ANY, ANY)),
+                                           Term("loc", (parse("A"), ANY))), (), False)))
+    b = prior.set_bound(pat)
+    assert b < 0
+    members = [x for x in SPACE if contains(pat, x)]
+    assert len(members) > 10
+    for x in members:
+        assert prior.log_prob(x) <= b + 1e-9
 
 
 def test_completion(trained):
