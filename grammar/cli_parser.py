@@ -44,6 +44,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--prior", choices=["hdp", "uniform"], default="hdp")
     q.add_argument("--time-limit", type=float, default=20.0, help="seconds per sentence")
     q.add_argument("--k", type=int, default=1, help="parses kept per sentence")
+    q.add_argument("--search", choices=["candidates", "sets"], default="candidates",
+                   help="candidates: A* over training structures with constants swapped in; "
+                        "sets: A* over (nonterminal, span, LF set) items (grammar.parse_sets)")
+    q.add_argument("--rules", choices=["table", "seating"], default="table",
+                   help="rule probabilities: one jit predictive pass per HDP (table) or a "
+                        "seating walk per query")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", required=True, help="JSON-lines output, one record per sentence")
     q.set_defaults(func=parse_command)
@@ -96,7 +102,9 @@ def parse_command(args: argparse.Namespace) -> int:
     from grammar.grammar import read_examples
     from grammar.logic import to_text
     from grammar.logic_types import read_ontology
+    from grammar.parse_sets import Vocabulary, parse_sets
     from grammar.prior import SemanticPrior, UniformPrior
+    from grammar.rule_table import RuleTable
 
     state = train.load(args.model)
     model, mdir = state.model, Path(args.model)
@@ -112,13 +120,24 @@ def parse_command(args: argparse.Namespace) -> int:
     else:
         prior = UniformPrior(onto)
     space = parsing.CandidateSpace(model, train_lfs)
-    preds = parsing._predictors(model)
+    vocab = Vocabulary(train_lfs)
+    if args.rules == "table":
+        scorer = RuleTable(model, backend="jax")
+        preds = scorer.predictors
+    else:
+        scorer, preds = model, parsing._predictors(model)
+    bound = getattr(prior, "set_bound", None)
     test = read_examples(args.test)
     predicted, secs = [], []
     with open(args.out, "w") as fh:
         for e in test:
-            r = parsing.parse(model, e.tokens, space(e.tokens), log_prior=prior.log_prob,
-                              k=args.k, time_limit=args.time_limit, predictors=preds)
+            if args.search == "sets":
+                r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=prior.log_prob,
+                               prior_bound=bound, k=args.k, time_limit=args.time_limit,
+                               predictors=preds)
+            else:
+                r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=prior.log_prob,
+                                  k=args.k, time_limit=args.time_limit, predictors=preds)
             lf = r.best.lf if r.best else None
             predicted.append(lf)
             secs.append(r.seconds)

@@ -43,6 +43,12 @@ def test_train_then_parse(tmp_path, capsys):
     assert len(recs) == res["n"] == 2
     assert all(r["correct"] for r in recs) and res["accuracy"] == 1.0
     assert np.isclose(res["precision"], 1.0) and recs[0]["scored"] >= 1
+    # the set search (no candidate list) and the seating-walk rule probabilities agree
+    rc = main(["grammar", "parse", "--model", str(model), "--test", str(tmp_path / "test"),
+               "--out", str(tmp_path / "sets.jsonl"), "--search", "sets", "--rules", "seating"])
+    assert rc == 0
+    res2 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res2["n"] == 2 and res2["accuracy"] == 1.0
 
 
 def test_saved_model_continues_training(tmp_path):
