@@ -17,7 +17,7 @@ References:
 from __future__ import annotations
 
 from grammar.features import EMPTY, FEATURES
-from grammar.logic import LF, Atom, Conj, Not, Term
+from grammar.logic import LF, Atom, Conj, Empty, Not, Term
 from grammar.logic_canonical import FUNCTIONS, function_body, is_function
 from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, LFSet, Seq, free_var
 
@@ -88,9 +88,11 @@ def _split_any(name: str, p: Any, value: str) -> list[LF] | None:
             n, body = _FUNCTION_SHAPES[value]
             return [Term(value, tuple(ANY if k == body else free_var(k + 1) for k in range(n)))]
         return None
-    if name not in _INDEX or value == EMPTY or value == "string":
+    if name not in _INDEX or value == "string":
         return None
-    _, _, allow_function, _ = _INDEX[name]
+    i, _, allow_function, _ = _INDEX[name]
+    if value == EMPTY:  # nothing at position 0: Empty or the empty conjunct list
+        return [Empty(), Seq((), (), True)] if i == 0 and not allow_function else None
     parts: list[LF] = [Seq((), (), False)]
     if allow_function:
         parts += [AnyFunction(ANY), Not(ANY)]

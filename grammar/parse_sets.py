@@ -214,8 +214,10 @@ def _fill_all(items: tuple, pool: tuple, fresh: int, vocab: Vocabulary, arg: boo
 class _Search:
     """One sentence's agenda, chart and memos."""
 
-    def __init__(self, model: GrammarModel, tokens: tuple, preds: dict, max_open: int) -> None:
+    def __init__(self, model: GrammarModel, tokens: tuple, preds: dict, max_open: int,
+                 beam: float | None = None) -> None:
         self.model, self.tokens, self.preds, self.max_open = model, tokens, preds, max_open
+        self.beam = beam
         self.by_child: dict[str, list] = {}
         for a, rules in model.rules.items():
             for atom, kids in rules:
@@ -288,6 +290,9 @@ class _Search:
             if p > 0.0:
                 lp = math.log(p)
                 out.extend((r, lp) for r in sets)
+        if self.beam is not None and out:
+            top = max(lp for _, lp in out)
+            out = [(r, lp) for r, lp in out if lp >= top - self.beam]
         return out
 
     def leaves(self) -> list[tuple[str, int, int, LF, float]]:
@@ -356,7 +361,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
                prior_bound: Callable[[LF], float] | None = None, k: int = 1,
                time_limit: float | None = None, max_open_tokens: int = 4,
                predictors: dict | None = None, max_items: int = 200_000,
-               max_completions: int = 2000) -> ParseResult:
+               max_completions: int = 2000, beam: float | None = None) -> ParseResult:
     """k-best parses of ``tokens`` by A* over (nonterminal, span, LF set) items.
 
     Args:
@@ -373,6 +378,8 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         predictors: cached ``{name: Predictor}`` (built when omitted).
         max_items: popped-item budget (the search stops, flagged ``timed_out``, past it).
         max_completions: most completions of one root set.
+        beam: if given, of the HDP paths of one (nonterminal, set, rule) only those within
+            ``beam`` nats of the most probable are kept (an inexact pruning; None: exact search).
 
     Returns:
         A :class:`grammar.parse.ParseResult`; ``n_candidates`` counts the completions queued,
@@ -394,7 +401,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     inside = sentence_bounds(model, tokens, max_open_tokens=max_open_tokens, predictors=preds)
     root_bound = inside.get((model.start, 0, n), NEG_INF)
     outside = outside_bounds(model, inside, n, predictors=preds)
-    search = _Search(model, tokens, preds, max_open_tokens)
+    search = _Search(model, tokens, preds, max_open_tokens, beam)
     agenda: list = []
     tie = itertools.count()
 
