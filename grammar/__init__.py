@@ -8,7 +8,9 @@
 - `grammar.hdp`: feature-keyed hierarchical Dirichlet processes (Chinese-restaurant-franchise
   state, jit predictive, path sets, upper bounds, collapsed Gibbs, concentration resampling).
 - The semantic prior, chart sampler, MCMC training, parsing, generation and GeoQuery evaluation
-  (`grammar.prior`, `grammar.train`, `grammar.parse`, `grammar.generate`, `grammar.evaluate`).
+  (`grammar.prior`, `grammar.train`, `grammar.parse` (candidate search), `grammar.parse_sets`
+  (A* over (nonterminal, span, LF set) items), `grammar.rule_table` (jit-batched rule
+  probabilities), `grammar.generate`, `grammar.evaluate`).
 
 Modules are imported on demand (``from grammar import logic``), so ``import grammar`` stays light.
 """

@@ -15,11 +15,14 @@
 
 **Deviation from the paper.** The official parser builds LFs bottom-up as *sets* (intersecting the
 inverse images of the transformation functions) and searches chart items keyed by (nonterminal,
-span, LF set). Here the LF space is an explicit candidate set: either given (a tiny domain, where
-the result is the exact argmax over every LF), or, for GeoQuery, :class:`CandidateSpace` — every
-training LF with its constants replaced by constants the trained lexicon recognises in the
-sentence. LFs whose structure never occurs in training are therefore out of reach. The gold LF is
-never used at test time.
+span, LF set); that search is :func:`grammar.parse_sets.parse_sets` (exact on small grammars,
+too slow on GeoQuery within a per-sentence limit, see its docstring). Here the LF space is an
+explicit candidate set: either given (a tiny domain, where the result is the exact argmax over
+every LF), or, for GeoQuery, :class:`CandidateSpace` — every training LF with its constants
+replaced by constants the trained lexicon recognises in the sentence. LFs whose structure never
+occurs in training are therefore out of reach. The gold LF is never used at test time. Rule
+probabilities come from ``model.log_rule``; pass a :class:`grammar.rule_table.RuleTable` as the
+model to read them from one jit predictive pass per HDP instead.
 
 References:
     ``parse`` (``MODE_COMPUTE_BOUNDS``, ``MODE_PARSE``) in ``parser.h`` of

@@ -39,6 +39,14 @@ unknown conjunct or function makes a root set incomplete and it is dropped, coun
 ``ParseResult.n_candidates`` as zero completions). The official code prunes with the gold LF's
 probability at test time; nothing here sees the gold LF.
 
+**Status.** On the tiny test grammar the k-best list equals brute force over every LF and
+derivation (tests/grammar/test_parser_sets.py). On GeoQuery (english.gram, 4-iteration model) it
+reaches no root parse within 10 s on the first test sentences: every open-class word has mass at
+every stored feature path of its HDP (the base distribution), so the path-set split of each
+chart item fans out over dozens of predicates and functions, and the correct LF's prior (about
+``e^-25``) puts its completions below a large frontier of partial items. Use the candidate search
+(:func:`grammar.parse.parse`) there; ``beam`` prunes unlikely paths but does not close the gap.
+
 References:
     ``parse`` (``MODE_COMPUTE_BOUNDS``, ``MODE_PARSE``), ``process_rule_state`` and the
     ``weighted_feature_set`` logic of ``parser.h`` in github.com/asaparov/grammar; ``intersect`` and
