@@ -43,6 +43,11 @@ def main(argv=None) -> dict:
                     help="candidates: A* over training structures with constants swapped "
                          "(grammar.parse); sets: A* over (nonterminal, span, LF set) items "
                          "(grammar.parse_sets)")
+    ap.add_argument("--rerank", type=int, default=10,
+                    help="sets search: collect this many derivable LFs by likelihood, rerank "
+                         "with the prior (0: exact A* with the prior's set bound)")
+    ap.add_argument("--beam", type=float, default=0.0,
+                    help="sets search: keep HDP paths within this many nats of the best (0: all)")
     ap.add_argument("--rules", choices=["seating", "table"], default="table",
                     help="rule probabilities at parse time: seating (walk the HDP tables per "
                          "query) or table (one jit predictive pass per HDP, then lookups; "
@@ -93,7 +98,8 @@ def main(argv=None) -> dict:
         if args.search == "sets":
             r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=log_prior,
                            prior_bound=prior_bound, time_limit=args.time_limit,
-                           predictors=preds)
+                           predictors=preds, rerank=args.rerank or None,
+                           beam=args.beam or None)
         else:
             r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=log_prior,
                               time_limit=args.time_limit, predictors=preds,
@@ -109,6 +115,7 @@ def main(argv=None) -> dict:
     res.update({"train_pairs": len(tr), "train_covered": covered, "iterations": iters,
                 "train_seconds": round(train_s, 1), "prior": args.prior,
                 "time_limit": args.time_limit, "seed": args.seed, "search": args.search,
+                "rerank": args.rerank if args.search == "sets" else None,
                 "rules": args.rules, "table_seconds": round(table_s, 2)})
     print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")
     for k in ("n", "answered", "correct", "accuracy", "precision", "recall",

@@ -369,7 +369,8 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
                prior_bound: Callable[[LF], float] | None = None, k: int = 1,
                time_limit: float | None = None, max_open_tokens: int = 4,
                predictors: dict | None = None, max_items: int = 200_000,
-               max_completions: int = 2000, beam: float | None = None) -> ParseResult:
+               max_completions: int = 2000, beam: float | None = None,
+               rerank: int | None = None) -> ParseResult:
     """k-best parses of ``tokens`` by A* over (nonterminal, span, LF set) items.
 
     Args:
@@ -388,6 +389,9 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         max_completions: most completions of one root set.
         beam: if given, of the HDP paths of one (nonterminal, set, rule) only those within
             ``beam`` nats of the most probable are kept (an inexact pruning; None: exact search).
+        rerank: if given, the prior is left out of the search order (it only rules LFs out):
+            the ``rerank`` most likely derivable LFs under ``p(y, t | x)`` are collected and the
+            k best by ``log p(x) + log p(y, t | x)`` returned (inexact; None: exact A*).
 
     Returns:
         A :class:`grammar.parse.ParseResult`; ``n_candidates`` counts the completions queued,
@@ -416,7 +420,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     def push_item(a, i, j, s, sc):
         o = outside.get((a, i, j), NEG_INF)
         if o > NEG_INF and sc > NEG_INF:
-            h = sc + o + (prior_bound(s) if prior_bound is not None else 0.0)
+            h = sc + o + (prior_bound(s) if prior_bound is not None and rerank is None else 0.0)
             heapq.heappush(agenda, (-h, next(tie), _ITEM, (a, i, j, s, sc)))
 
     for leaf in search.leaves():
@@ -427,7 +431,9 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     parses: list[Parse] = []
     n_cand = n_scored = n_items = 0
     timed_out = False
-    while agenda and len(parses) < k:
+    want = k if rerank is None else max(k, rerank)
+    w = 1.0 if rerank is None else 0.0  # weight of the prior in the search order
+    while agenda and len(parses) < want:
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             timed_out = True
             break
@@ -443,7 +449,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
             ll, tree = viterbi(model, tokens, x, max_open_tokens=max_open_tokens)
             n_scored += 1
             if tree is not None:
-                heapq.heappush(agenda, (-(lp + ll), next(tie), _FINAL, (x, lp, ll, tree)))
+                heapq.heappush(agenda, (-(w * lp + ll), next(tie), _FINAL, (x, lp, ll, tree)))
             continue
         a, i, j, s, sc = payload
         key = (a, i, j, s)
@@ -464,10 +470,11 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
                 lp = prior(x)
                 if lp > NEG_INF:
                     n_cand += 1
-                    heapq.heappush(agenda, (-(lp + sc), next(tie), _PENDING, (x, lp)))
+                    heapq.heappush(agenda, (-(w * lp + sc), next(tie), _PENDING, (x, lp)))
         for new in search.expand(a, i, j, s, sc):
             if (new[0], new[1], new[2], new[3]) not in popped:
                 push_item(*new)
+    parses = sorted(parses, key=lambda p: -p.score)[:k]
     res = ParseResult(tuple(parses), unknown_words(model, tokens), n_cand, n_scored, timed_out,
                       time.perf_counter() - t0, root_bound)
     object.__setattr__(res, "n_items", n_items)

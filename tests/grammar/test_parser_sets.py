@@ -80,6 +80,18 @@ def test_set_search_argmax_and_kbest_equal_brute_force(trained, sentence, bound)
     assert not r.timed_out and 0 < r.n_scored <= r.n_candidates
 
 
+def test_rerank_mode_is_exact_when_it_collects_every_lf(trained):
+    model, prior, vocab = trained
+    toks = "what lakes cross ohio".split()
+    brute = _brute(model, prior, toks)
+    r = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob, k=2,
+                   rerank=len(brute))
+    np.testing.assert_allclose([p.score for p in r.parses], [s for s, _ in brute[:2]],
+                               rtol=1e-9)
+    few = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob, rerank=3)
+    assert few.n_scored <= r.n_scored and few.best is not None
+
+
 def test_set_search_agrees_with_candidate_search_on_the_domain(trained):
     model, prior, vocab = trained
     toks = "what rivers cross texas".split()
