@@ -79,15 +79,16 @@ class EngineConfig:
             4097 (the reference's limit).
         chars_per_token: token estimate for backends without a tokenizer.
         max_active: most questions in flight. None: all at once with ``schedule="rounds"``;
-            with ``"stream"``, a new question is admitted whenever fewer than
-            ``lm.concurrency`` requests are in flight (keeps the pipe full while each
-            question's latency stays near its critical path).
+            with ``"stream"``, a new question is admitted only into a free slot of the
+            ``lm.concurrency`` that no admitted question's ready request claims (keeps the
+            slots full while each question's latency stays near its critical path).
         sequential: the reference design: one request at a time per question, nodes in
             post-order (for comparisons; slower).
         schedule: ``"rounds"``: every round sends all ready requests of all active questions
             as one batch (one ``complete``/``acomplete`` call); ``"stream"``: (backends with
-            ``acomplete`` only) each request is sent as soon as it is ready, at most
-            ``lm.concurrency`` in flight, and each answer at once unlocks what waits on it.
+            ``acomplete`` only) each request is sent as soon as it is ready and a slot is free,
+            at most ``lm.concurrency`` in flight, oldest question first, and each answer at
+            once unlocks what waits on it (the HTTP backend's best schedule).
         compat: reference filter of invalid answers (see `answers.is_invalid`).
     """
 

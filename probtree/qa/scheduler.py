@@ -2,8 +2,9 @@
 
 `Engine.run` hands its questions to a `_Scheduler`, which admits questions (``max_active``, or
 while the pipe has room when streaming), asks the engine which requests are ready, sends them
-(one batch per round, or groups under the concurrency limit as they become ready), hands the
-results back to their questions and re-chooses their answers with `choose_ready`.
+(one batch per round, or each request as soon as a slot under the concurrency limit is free,
+oldest question first), hands the results back to their questions and re-chooses their answers
+with `choose_ready`.
 
 References:
     Cao et al., "Probabilistic Tree-of-thought Reasoning for Answering Knowledge-intensive Complex
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import heapq
+import itertools
 import json
 import time
 from typing import TYPE_CHECKING
@@ -130,20 +133,32 @@ class _Scheduler:
         self.n_done = 0
         self.limit = eng.config.max_active or max(len(exs), 1)
 
-    def admit_and_collect(self) -> list[_Job]:
-        while self.queue and len(self.active) < self.limit:
+    def admit(self, n: int) -> list[_State]:
+        """Starts up to ``n`` more questions (input order); returns them."""
+        new = []
+        while self.queue and len(new) < n:
             j = self.queue.popleft()
-            self.active.append(_State(j, self.exs[j], time.perf_counter()))
-        ready = [(st, i, kind) for st in self.active for i, kind in self.eng._ready(st)]
+            new.append(_State(j, self.exs[j], time.perf_counter()))
+        self.active.extend(new)
+        return new
+
+    def collect(self, states: list[_State]) -> list[_Job]:
+        """The ready requests of ``states`` not asked before, as jobs (marked as asked)."""
+        ready = [(st, i, kind) for st in states for i, kind in self.eng._ready(st)]
         for st, i, kind in ready:
             if kind == "tree":
                 st.tree_requested = True
             else:
                 st.requested.add((i, kind))
-        return self.eng._make_jobs(ready)
+        return self.eng._make_jobs(ready) if ready else []
 
-    def deliver(self, pairs: list[tuple[_Job, object]]) -> None:
-        """Hands results to their questions; records the questions that are finished."""
+    def deliver(self, pairs: list[tuple[_Job, object]]) -> list[_State]:
+        """Hands results to their questions and records the questions that are finished.
+
+        Returns:
+            The questions that got a result and are still unfinished (only their readiness
+            can have changed).
+        """
         eng, changed = self.eng, {}
         for job, res in pairs:
             job.q.rounds += 1 if id(job.q) not in changed else 0
@@ -157,58 +172,74 @@ class _Scheduler:
             if getattr(st, "dirty", False):
                 st.chosen = choose_ready(st.tree, st.answers, compat=eng.config.compat)
                 st.dirty = False
-        still = []
-        for st in self.active:
-            if st.done():
-                rec = eng._record(st, self.t0)
-                self.records[st.index] = rec
-                self.n_done += 1
-                if self.on_record is not None:
-                    self.on_record(rec)
-            else:
-                still.append(st)
-        self.active = still
+        finished = {id(st) for st in changed.values() if st.done()}
+        if finished:
+            still = []
+            for st in self.active:  # records in admission order
+                if id(st) in finished:
+                    rec = eng._record(st, self.t0)
+                    self.records[st.index] = rec
+                    self.n_done += 1
+                    if self.on_record is not None:
+                        self.on_record(rec)
+                else:
+                    still.append(st)
+            self.active = still
         if self.on_round is not None:
             self.on_round(eng, self.n_done)
+        return [st for st in changed.values() if id(st) not in finished]
 
     def rounds(self) -> None:
         while self.queue or self.active:
-            jobs = self.admit_and_collect()
+            self.admit(self.limit - len(self.active))
+            jobs = self.collect(self.active)
             if not jobs:
                 raise RuntimeError("engine: no request is ready but questions are unfinished")
             self.deliver(list(zip(jobs, self.eng._complete(jobs))))
 
     async def stream(self) -> None:
-        """Sends ready requests as they appear, at most ``lm.concurrency`` in flight: the new
-        requests of each step go out together as one ``acomplete`` call (a small group), and a
-        group's answers are handed over as soon as it returns."""
+        """Sends each ready request as soon as a slot is free, at most ``lm.concurrency`` in
+        flight, and handles the answers one at a time as they arrive.
+
+        Requests that wait for a slot go out oldest question first, so the questions in flight
+        finish along their critical paths instead of queueing behind new ones. An answer's
+        follow-up requests leave before the next answer is processed, so the engine's own work
+        (prompts, retrieval, choosing) overlaps the requests in flight instead of idling every
+        slot after a burst of answers. With ``max_active=None`` a new question is admitted only
+        into a slot that no admitted question's ready request (nor an answer still to be
+        processed) claims: by Little's law (latency = questions in flight / throughput) this
+        keeps just enough questions in flight to fill the slots.
+        """
         from probtree.lm.base import Completion
         from probtree.lm.cache import cache_key
 
         eng = self.eng
         conc = int(getattr(eng.lm, "concurrency", 16))
         adaptive = eng.config.max_active is None
-        if self.limit == 0:
-            self.limit = 1
         waiting: dict[str, list[_Job]] = {}  # sent or queued request -> jobs waiting on it
         requests: dict[str, object] = {}
-        backlog: list[str] = []  # ready but not sent (pipe full)
-        tasks: dict[asyncio.Task, list[str]] = {}
-        in_flight = 0
+        backlog: list[tuple[int, int, str]] = []  # heap of (question index, order, key)
+        order = itertools.count()
+        tasks: dict[asyncio.Future, str] = {}
+        arrived: collections.deque = collections.deque()  # (key, result) not yet handled
+        touched: list[_State] = []
 
-        async def call(reqs: list) -> list:
+        async def call(req) -> object:
             try:
-                res = await eng.lm.acomplete(reqs, return_exceptions=True)
-                if len(res) != len(reqs):
-                    raise ValueError(f"backend gave {len(res)} completions for {len(reqs)}")
-            except Exception as err:  # noqa: BLE001 -- costs these candidates only
-                return [f"{type(err).__name__}: {str(err)[:200]}"] * len(reqs)
-            return [eng._checked(r) for r in res]
+                res = await eng.lm.acomplete([req], return_exceptions=True)
+                if len(res) != 1:
+                    raise ValueError(f"backend gave {len(res)} completions for 1 request")
+            except Exception as err:  # noqa: BLE001 -- costs this candidate only
+                return f"{type(err).__name__}: {str(err)[:200]}"
+            return eng._checked(res[0])
 
         while self.queue or self.active:
-            if adaptive:  # admit questions only while the pipe has room
-                self.limit = len(self.active) + max(0, conc - in_flight - len(backlog))
-            jobs = self.admit_and_collect()
+            jobs = self.collect(touched)
+            room = conc - len(tasks) - len(backlog) - len(jobs) - len(arrived)
+            new = self.admit(max(0, room) if adaptive else self.limit - len(self.active))
+            if not self.active and self.queue:  # nothing in flight: always make progress
+                new = self.admit(1)
+            jobs += self.collect(new)
             hits: list[tuple[_Job, object]] = []
             keys = [cache_key(eng.lm.name, j.request) for j in jobs]
             eng.stats["requests"] += len(jobs)
@@ -225,26 +256,24 @@ class _Scheduler:
                 else:
                     waiting[key] = [job]
                     requests[key] = job.request
-                    backlog.append(key)
+                    heapq.heappush(backlog, (job.q.index, next(order), key))
             if hits:
-                self.deliver(hits)
+                touched = self.deliver(hits)
                 continue
-            room = conc - in_flight
-            if backlog and room > 0:
-                group, backlog = backlog[:room], backlog[room:]
-                in_flight += len(group)
-                eng.stats["lm_calls"] += len(group)
+            sent = False
+            while backlog and len(tasks) < conc:
+                key = heapq.heappop(backlog)[2]
+                eng.stats["lm_calls"] += 1
                 eng.stats["batches"] += 1
-                tasks[asyncio.ensure_future(call([requests[k] for k in group]))] = group
-            if not tasks:
-                raise RuntimeError("engine: no request is ready but questions are unfinished")
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            arrived = []
-            for task in done:
-                group = tasks.pop(task)
-                in_flight -= len(group)
-                for key, res in zip(group, task.result()):
-                    eng._store(key, res)
-                    del requests[key]
-                    arrived.extend((job, res) for job in waiting.pop(key))
-            self.deliver(arrived)
+                tasks[asyncio.ensure_future(call(requests.pop(key)))] = key
+                sent = True
+            if sent and arrived:
+                await asyncio.sleep(0)  # let the new requests leave before more work
+            if not arrived:
+                if not tasks:
+                    raise RuntimeError("engine: no request is ready but questions are unfinished")
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                arrived.extend((tasks.pop(t), t.result()) for t in done)
+            key, res = arrived.popleft()
+            eng._store(key, res)
+            touched = self.deliver([(job, res) for job in waiting.pop(key)])
