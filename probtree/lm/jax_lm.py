@@ -1,10 +1,11 @@
 """The in-process JAX backend: batched prefill and decode with a KV cache and prefix caching.
 
-A batch of requests is tokenized, sorted by length and cut into chunks of at most ``max_batch``
-rows. Each chunk runs one prefill (all prompts at once, right-padded, each row at its own
-positions) and then one jit-compiled decode step per generated token for the whole chunk. Shapes
-are bucketed to powers of two (rows, prompt tokens, cache slots), so a long batch run compiles a
-handful of programs, not one per request.
+A batch of requests is tokenized and cut into chunks of at most ``max_batch`` rows: rows that
+share a long prefix (the same few-shot header) go together, longest first (see
+:meth:`JaxLM._chunks`). Each chunk runs one prefill (all prompts at once, right-padded, each
+row at its own positions) and then one jit-compiled decode step per generated token for the
+whole chunk. Shapes are bucketed to powers of two (rows, prompt tokens, cache slots), so a long
+batch run compiles a handful of programs, not one per request.
 
 **Prefix caching.** Few-shot prompts share long prefixes. The longest common token prefix of a
 chunk (when at least ``min_prefix_tokens`` long) is run once on its own; its keys and values are
@@ -45,6 +46,14 @@ __all__ = ["JaxLM"]
 
 def _pow2(n: int, lo: int) -> int:
     return max(lo, 1 << max(0, int(n) - 1).bit_length())
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _sample(logits, temps, seeds, step):
@@ -247,13 +256,43 @@ class JaxLM:
                 out[i] = Completion("", (), (), (), "length")
             else:
                 todo.append(i)
-        todo.sort(key=lambda i: -len(ids[i]))
-        for s in range(0, len(todo), self.max_batch):
-            chunk = todo[s : s + self.max_batch]
+        for chunk in self._chunks(todo, ids):
             for i, c in zip(chunk, self._generate([requests[i] for i in chunk],
                                                   [ids[i] for i in chunk])):
                 out[i] = c
         return out  # type: ignore[return-value]
+
+    def _chunks(self, todo: list[int], ids: list[list[int]]) -> list[list[int]]:
+        """Cuts the rows into batches of at most ``max_batch``, rows sharing a prefix together.
+
+        Rows are sorted by their tokens, so prompts built on the same few-shot header are
+        adjacent; a run of rows whose common prefix is at least ``min_prefix_tokens`` long is a
+        group, batched on its own (its prefix is prefilled once). Rows that share no such prefix
+        with a neighbour are pooled. Within each, rows go longest first, so a batch pads its
+        prompts to similar lengths. Without prefix caching: longest first, in order.
+        """
+        mb = self.max_batch
+        if self.min_prefix_tokens <= 0 or len(todo) <= 1:
+            todo = sorted(todo, key=lambda i: -len(ids[i]))
+            return [todo[s : s + mb] for s in range(0, len(todo), mb)]
+        order = sorted(todo, key=lambda i: ids[i])
+        runs, cur = [], [order[0]]
+        for i in order[1:]:
+            if _common_prefix(ids[cur[0]], ids[i]) >= self.min_prefix_tokens:
+                cur.append(i)
+            else:
+                runs.append(cur)
+                cur = [i]
+        runs.append(cur)
+        groups = [r for r in runs if len(r) > 1]
+        pool = [i for r in runs if len(r) == 1 for i in r]
+        if pool:
+            groups.append(pool)
+        out = []
+        for g in groups:
+            g = sorted(g, key=lambda i: -len(ids[i]))
+            out.extend(g[s : s + mb] for s in range(0, len(g), mb))
+        return out
 
     def _generate(self, reqs: list[Request], rows: list[list[int]]) -> list[Completion]:
         n = len(rows)

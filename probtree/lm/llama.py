@@ -183,7 +183,13 @@ def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
     return (x.astype(jnp.float32) * cos + rot * sin).astype(x.dtype)
 
 
-def _layer(cfg: LlamaConfig, positions, write_pos, h, lp, k_cache, v_cache):
+def _layer(cfg: LlamaConfig, positions, write_pos, mask, h, lp, li, k_all, v_all):
+    """One decoder layer; writes its keys/values into layer ``li`` of the full caches.
+
+    The caches are the scan's carry (updated in place by XLA), not per-layer slices stacked as
+    the scan's output: stacking copied the whole cache at every step, which made a decode step's
+    cost grow with batch x slots (2x slower at 16 rows x 1024 slots on CPU).
+    """
     b, t, _ = h.shape
     hd, kv = cfg.head_dim, cfg.n_kv_heads
     g = cfg.n_heads // kv
@@ -194,10 +200,9 @@ def _layer(cfg: LlamaConfig, positions, write_pos, h, lp, k_cache, v_cache):
     q = rope(q, positions, cfg.rope_theta)
     k = rope(k, positions, cfg.rope_theta)
     rows = jnp.arange(b)[:, None]
-    k_cache = k_cache.at[rows, write_pos].set(k.astype(k_cache.dtype), mode="drop")
-    v_cache = v_cache.at[rows, write_pos].set(v.astype(v_cache.dtype), mode="drop")
-    slots = k_cache.shape[1]
-    mask = jnp.arange(slots)[None, None, :] <= positions[:, :, None]  # (B, T, S)
+    k_all = k_all.at[li, rows, write_pos].set(k.astype(k_all.dtype), mode="drop")
+    v_all = v_all.at[li, rows, write_pos].set(v.astype(v_all.dtype), mode="drop")
+    k_cache, v_cache = k_all[li], v_all[li]
     qg = q.reshape(b, t, kv, g, hd)
     scores = jnp.einsum("btkgd,bskd->bkgts", qg, k_cache.astype(q.dtype)).astype(jnp.float32)
     scores = scores / math.sqrt(hd)
@@ -207,7 +212,7 @@ def _layer(cfg: LlamaConfig, positions, write_pos, h, lp, k_cache, v_cache):
     h = h + o @ lp["wo"]
     x = rms_norm(h, lp["mlp_norm"], cfg.norm_eps)
     h = h + (jax.nn.silu(x @ lp["w_gate"]) * (x @ lp["w_up"])) @ lp["w_down"]
-    return h, k_cache, v_cache
+    return h, k_all, v_all
 
 
 def forward(
@@ -250,13 +255,16 @@ def forward(
         layers = jax.tree_util.tree_map(lambda a: a[:n_layers], layers)
         ck, cv = ck[:n_layers], cv[:n_layers]
     h = params["embed"][tokens]
+    slots = ck.shape[2]
+    mask = jnp.arange(slots)[None, None, :] <= positions[:, :, None]  # (B, T, S)
 
-    def body(h, xs):
-        lp, kc, vc = xs
-        h, kc, vc = _layer(cfg, positions, write_pos, h, lp, kc, vc)
-        return h, (kc, vc)
+    def body(carry, xs):
+        h, ck, cv = carry
+        lp, li = xs
+        return _layer(cfg, positions, write_pos, mask, h, lp, li, ck, cv), None
 
-    h, (ck, cv) = jax.lax.scan(body, h, (layers, ck, cv))
+    n = jax.tree_util.tree_leaves(layers)[0].shape[0]
+    (h, ck, cv), _ = jax.lax.scan(body, (h, ck, cv), (layers, jnp.arange(n)))
     if n_layers is not None:
         return h, KVCache(ck, cv)
     return rms_norm(h, params["norm"], cfg.norm_eps), KVCache(ck, cv)

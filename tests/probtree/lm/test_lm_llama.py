@@ -97,6 +97,28 @@ def test_prefix_caching_gives_the_same_results(untied):
     assert lm.score(reqs[1].prompt, cont) == pytest.approx(s_plain, abs=1e-4)
 
 
+def test_rows_sharing_a_header_are_batched_together(untied):
+    cfg, params, tok = untied
+    heads = ["Q: Who is the director of film The Night Of Tricks?\nA: The director is",
+             "Passage: Paris is the capital and largest city of France.\nQuestion: what"]
+    tails = [" x", " Paris", " the film", " 42"]
+    reqs = [Request(heads[j % 2] + tails[j // 2], max_tokens=4) for j in range(8)]
+    reqs.append(Request("unrelated", max_tokens=4))
+    plain = JaxLM(cfg, params, tok, min_prefix_tokens=0).complete(reqs)
+    lm = JaxLM(cfg, params, tok, min_prefix_tokens=8, max_batch=8)
+    ids = lm._encode_prompts([r.prompt for r in reqs])
+    chunks = lm._chunks(list(range(9)), ids)
+    # one batch per header (its prefix prefilled once), the lone prompt on its own
+    assert sorted(map(sorted, chunks)) == [[0, 2, 4, 6], [1, 3, 5, 7], [8]]
+    for c in chunks:
+        assert [len(ids[i]) for i in c] == sorted((len(ids[i]) for i in c), reverse=True)
+    got = lm.complete(reqs)
+    assert lm.stats["prefix_computed"] == 2 and lm.stats["prefix_reused_rows"] == 8
+    for a, b in zip(plain, got):
+        assert a.token_ids == b.token_ids
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
+
+
 def test_chunked_prefill_matches_golden(untied):
     cfg, params, tok = untied
     g = np.load(FIX / "tiny_llama" / "golden.npz")
