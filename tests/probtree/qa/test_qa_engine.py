@@ -212,3 +212,27 @@ def test_engine_streaming_matches_rounds_and_respects_concurrency(run_records):
         assert eng.stats["lm_calls"] == sum(len(b) for b in lm.batches)  # no resends
     assert eng.stats["deduplicated"] > 0
     assert eng.stats["lm_calls"] == len({p for b in lm.batches for p in b})
+
+
+def test_streaming_admits_only_into_free_slots_and_serves_oldest_first():
+    from qa_engine_fakes import AsyncScriptedLM
+
+    qs = ["a pair question?", "a chain question?", "a plain question?", "a deep question?"]
+    # one slot: a new question is admitted only when every admitted one is finished, so the
+    # questions run strictly one after another and each costs only its own critical path
+    lm = AsyncScriptedLM(delay=0.001, concurrency=1)
+    recs = Engine(lm, BM25Retriever(CORPUS), EngineConfig(schedule="stream")).run(qs)
+    for a, b in zip(recs, recs[1:]):
+        assert a["timings"]["end_s"] <= b["timings"]["start_s"]
+    assert lm.max_in_flight == 1
+    # three slots, all questions admitted at once: the waiting requests leave oldest question
+    # first, so the first question's requests are all sent before any of the last one's
+    # (beyond the tree call each question sends on admission)
+    lm = AsyncScriptedLM(delay=0.001, concurrency=3)
+    eng = Engine(lm, BM25Retriever(CORPUS), EngineConfig(schedule="stream", max_active=4))
+    recs = eng.run(qs)
+    sent = [p for b in lm.batches for p in b]
+    first = [j for j, p in enumerate(sent) if "a pair question" in p.rsplit("Q:", 1)[-1]]
+    last = [j for j, p in enumerate(sent) if "a deep question" in p.rsplit("Q:", 1)[-1]]
+    assert first and last and max(first) < sorted(last)[1]
+    assert lm.max_in_flight <= 3
