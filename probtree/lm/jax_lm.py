@@ -269,9 +269,7 @@ class JaxLM:
         adjacent; a run of rows whose common prefix is at least ``min_prefix_tokens`` long is a
         group, batched on its own (its prefix is prefilled once). Rows that share no such prefix
         with a neighbour are pooled. Within each, rows go longest first, so a batch pads its
-        prompts to similar lengths: a row whose suffix (after the group's shared prefix) fits a
-        power-of-two bucket half as long as the batch's first row starts a new batch.
-        Without prefix caching: longest first, in order.
+        prompts to similar lengths. Without prefix caching: longest first, in order.
         """
         mb = self.max_batch
         if self.min_prefix_tokens <= 0 or len(todo) <= 1:
@@ -292,18 +290,8 @@ class JaxLM:
             groups.append(pool)
         out = []
         for g in groups:
-            shared = min(_common_prefix(ids[g[0]], ids[i]) for i in g) if g is not pool else 0
             g = sorted(g, key=lambda i: -len(ids[i]))
-            chunk: list[int] = []
-            for i in g:
-                # a row whose suffix fits a bucket half the chunk's starts a new chunk, so a
-                # batch does not pad its short prompts to a long one (prefill is compute-bound)
-                if chunk and (len(chunk) == mb or 2 * _pow2(len(ids[i]) - shared, 16)
-                              <= _pow2(len(ids[chunk[0]]) - shared, 16)):
-                    out.append(chunk)
-                    chunk = []
-                chunk.append(i)
-            out.append(chunk)
+            out.extend(g[s : s + mb] for s in range(0, len(g), mb))
         return out
 
     def _generate(self, reqs: list[Request], rows: list[list[int]]) -> list[Completion]:

@@ -245,20 +245,3 @@ def test_load_checkpoint_folder_spec():
     outs = lm.complete([Request(p, max_tokens=3) for p in PROMPTS])  # 2 chunks of <= 2 rows
     g = np.load(FIX / "tiny_llama" / "golden.npz")
     assert [list(c.token_ids) for c in outs] == g["generated"][:, :3].tolist()
-
-
-def test_chunks_split_by_header_batch_size_and_suffix_length():
-    import types
-
-    head_a, head_b = list(range(100, 140)), list(range(200, 240))  # two 40-token headers
-    suffix = {0: 100, 1: 90, 2: 20, 3: 70, 4: 10, 5: 5}  # suffix lengths of header-a rows
-    ids = [head_a + [1000 + i] * n for i, n in suffix.items()]
-    ids += [head_b + [7, j] for j in range(6)]  # six short header-b rows
-    ids += [[5, 6, 7]]  # shares nothing
-    fake = types.SimpleNamespace(max_batch=4, min_prefix_tokens=8)
-    chunks = JaxLM._chunks(fake, list(range(len(ids))), ids)
-    # header a: suffixes 100, 90, 70 share the 128 bucket; 20 (32), then 10 and 5 (16)
-    assert [0, 1, 3] in chunks and [2] in chunks and [4, 5] in chunks
-    b_rows = [c for c in chunks if set(c) <= set(range(6, 12))]
-    assert sorted(map(len, b_rows)) == [2, 4]  # max_batch 4
-    assert [12] in chunks and sorted(i for c in chunks for i in c) == list(range(13))
