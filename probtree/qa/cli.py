@@ -234,7 +234,8 @@ def _run_cmd(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         descendant_k=args.descendant_k,
         max_active=args.max_active,
-        schedule=args.schedule,
+        schedule=(("stream" if hasattr(lm, "acomplete") else "rounds")
+                  if args.schedule == "auto" else args.schedule),
     )
     engine = Engine(lm, retriever, cfg, cache=args.cache)
     bar = None
@@ -315,8 +316,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, default=256, help="tokens per CB/OB/CA answer")
     p.add_argument("--max-tree-tokens", type=int, default=512, help="tokens of the HQDT call")
     p.add_argument("--max-active", type=int, default=None, help="questions in flight")
-    p.add_argument("--schedule", default="rounds", choices=["rounds", "stream"],
-                   help="one batch per round, or (HTTP) each request as soon as it is ready")
+    p.add_argument("--schedule", default="auto", choices=["auto", "rounds", "stream"],
+                   help="one batch per round, or (HTTP) each request as soon as a slot is "
+                        "free; auto: stream for HTTP models, rounds otherwise")
     p.add_argument("--cache", default=None, help="sqlite completion cache file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
