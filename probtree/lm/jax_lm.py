@@ -56,6 +56,20 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def _length_groups(lens: np.ndarray) -> list[np.ndarray]:
+    """Row indices, longest first, cut where a row's power-of-two length bucket is at most half
+    that of its group's first row (so no group pads a row to more than ~4x its length)."""
+    order = np.argsort(-lens, kind="stable")
+    groups, cur = [], [order[0]]
+    for i in order[1:]:
+        if 2 * _pow2(int(lens[i]), 16) <= _pow2(int(lens[cur[0]]), 16):
+            groups.append(np.array(cur))
+            cur = []
+        cur.append(i)
+    groups.append(np.array(cur))
+    return groups
+
+
 def _sample(logits, temps, seeds, step):
     logp = jax.nn.log_softmax(logits, axis=-1)
     greedy = jnp.argmax(logits, axis=-1)
@@ -294,29 +308,21 @@ class JaxLM:
             out.extend(g[s : s + mb] for s in range(0, len(g), mb))
         return out
 
-    def _generate(self, reqs: list[Request], rows: list[list[int]]) -> list[Completion]:
-        n = len(rows)
-        p, prefix_kv = self._prefix_for(rows, min(map(len, rows)) - 1)
-        suf = [r[p:] for r in rows]
-        lens = np.array([len(x) for x in suf])
-        b = min(_pow2(n, 1), _pow2(self.max_batch, 1))
-        tb = _pow2(int(lens.max()), 16)
-        need = p + max(len(x) + r.max_tokens for x, r in zip(suf, reqs))
-        slots = self._slots(need, prefix_kv)
+    def _prefill_rows(self, suf, p, prefix_kv, b, slots, temps, seeds):
+        """Prefills suffixes ``suf`` (after a shared prefix of ``p`` tokens) in a batch of
+        ``b >= len(suf)`` rows; returns the first sampled token and log-prob of every row and
+        the cache."""
+        n = len(suf)
+        lens_b = np.array([len(x) for x in suf] + [1] * (b - n))
+        tb = _pow2(int(lens_b.max()), 16)
         tokens = np.zeros((b, tb), np.int32)
         for i, x in enumerate(suf):
             tokens[i, : len(x)] = x
         t = np.arange(tb)[None]
-        lens_b = np.concatenate([lens, np.ones(b - n, np.int64)])
         positions = (p + t + np.zeros((b, 1), np.int64)).astype(np.int32)
         real = (t < lens_b[:, None]) & (np.arange(b)[:, None] < n)
         write = np.where(real, positions, slots).astype(np.int32)
-        temps = np.zeros(b, np.float32)
-        temps[:n] = [r.temperature for r in reqs]
-        seeds = np.zeros(b, np.uint32)
-        seeds[:n] = [r.seed & 0xFFFFFFFF for r in reqs]
         temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
-        t_start = time.perf_counter()
         cache = self._batch_cache(prefix_kv, b, slots)
         # Long prompts are prefilled in chunks of `prefill_chunk` tokens (the cache carries the
         # earlier chunks), which bounds the attention scores' memory to (B, H, chunk, slots).
@@ -332,6 +338,52 @@ class JaxLM:
             mine = jnp.asarray((lens_b - 1) // c == k)
             tok = tok_k if tok is None else jnp.where(mine, tok_k, tok)
             lp = lp_k if lp is None else jnp.where(mine, lp_k, lp)
+        return tok, lp, cache
+
+    def _generate(self, reqs: list[Request], rows: list[list[int]]) -> list[Completion]:
+        n = len(rows)
+        p, prefix_kv = self._prefix_for(rows, min(map(len, rows)) - 1)
+        suf = [r[p:] for r in rows]
+        lens = np.array([len(x) for x in suf])
+        b = min(_pow2(n, 1), _pow2(self.max_batch, 1))
+        need = p + max(len(x) + r.max_tokens for x, r in zip(suf, reqs))
+        slots = self._slots(need, prefix_kv)
+        lens_b = np.concatenate([lens, np.ones(b - n, np.int64)])
+        temps = np.zeros(b, np.float32)
+        temps[:n] = [r.temperature for r in reqs]
+        seeds = np.zeros(b, np.uint32)
+        seeds[:n] = [r.seed & 0xFFFFFFFF for r in reqs]
+        temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
+        t_start = time.perf_counter()
+        groups = _length_groups(lens)
+        if len(groups) == 1:
+            tok, lp, cache = self._prefill_rows(suf, p, prefix_kv, b, slots, temps, seeds)
+        else:
+            # Rows of very different lengths are prefilled in length groups (each padded only
+            # to its own longest row: prefill is compute-bound) and decoded together.
+            parts = []
+            for g in groups:
+                m = len(g)
+                bg = _pow2(m, 1)
+                tg = np.zeros(bg, np.float32)
+                sg = np.zeros(bg, np.uint32)
+                tg[:m], sg[:m] = temps[g], seeds[g]
+                parts.append((g, *self._prefill_rows([suf[i] for i in g], p, prefix_kv, bg,
+                                                     slots, tg, sg)))
+            rank = np.empty(n, np.int64)
+            rank[np.concatenate([g for g, *_ in parts])] = np.arange(n)
+            pad = b - n
+            tok = jnp.concatenate([t[: len(g)] for g, t, _, _ in parts]
+                                  + [jnp.zeros(pad, jnp.int32)])
+            lp = jnp.concatenate([x[: len(g)] for g, _, x, _ in parts]
+                                 + [jnp.zeros(pad, jnp.float32)])
+            zero = init_cache(self.cfg, pad, slots) if pad else None
+            ks = [c.k[:, : len(g)] for g, _, _, c in parts] + ([zero.k] if pad else [])
+            vs = [c.v[:, : len(g)] for g, _, _, c in parts] + ([zero.v] if pad else [])
+            order = jnp.asarray(np.concatenate([rank, np.arange(n, b)]))
+            cache = KVCache(jnp.concatenate(ks, axis=1)[:, order],
+                            jnp.concatenate(vs, axis=1)[:, order])
+            tok, lp = tok[order], lp[order]
         self.stats["prefill_tokens"] += int(lens.sum())
         gen: list[list[int]] = [[] for _ in range(n)]
         lps: list[list[float]] = [[] for _ in range(n)]

@@ -245,3 +245,20 @@ def test_load_checkpoint_folder_spec():
     outs = lm.complete([Request(p, max_tokens=3) for p in PROMPTS])  # 2 chunks of <= 2 rows
     g = np.load(FIX / "tiny_llama" / "golden.npz")
     assert [list(c.token_ids) for c in outs] == g["generated"][:, :3].tolist()
+
+
+def test_rows_of_very_different_lengths_prefill_apart_and_decode_together(untied):
+    cfg, params, tok = untied
+    long = "Q: Who is the director of film The Night Of Tricks? " * 2
+    reqs = [Request(p, max_tokens=5) for p in ("Paris is", long + "A:", "The film", long + "B")]
+    lm = JaxLM(cfg, params, tok, min_prefix_tokens=0)
+    lens = np.array([len(tok.encode(r.prompt)) for r in reqs])
+    from probtree.lm.jax_lm import _length_groups
+
+    assert len(_length_groups(lens)) == 2  # short rows are not padded to the long ones
+    together = lm.complete(reqs)
+    assert lm.stats["decode_steps"] == 4  # one decode loop for all four rows
+    for r, got in zip(reqs, together):
+        alone = JaxLM(cfg, params, tok, min_prefix_tokens=0).complete([r])[0]
+        assert got.token_ids == alone.token_ids
+        np.testing.assert_allclose(got.logprobs, alone.logprobs, atol=1e-5)
