@@ -81,6 +81,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", default="sinusoid,sineline,letter,digits")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", default="", metavar="TASK=N,...",
+                        help="override meta-steps per task, e.g. digits=1000")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory curve")
     args = parser.parse_args(argv)
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
@@ -88,6 +91,11 @@ def main(argv=None) -> int:
     else:
         steps = {"sinusoid": 10000, "sineline": 10000, "letter": 5000, "digits": 2000}
         episodes, inner, mem_task = 600, (1, 5, 10, 20), "digits"
+    for item in filter(None, args.steps.split(",")):
+        name, _, n = item.partition("=")
+        if name not in steps or not n.isdigit():
+            raise SystemExit(f"--steps: expected TASK=N with TASK in {sorted(steps)}, got {item!r}")
+        steps[name] = int(n)
     results = []
     header = (f"{'task':<9} {'method':<9} {'steps':>6} {'acc/MSE':>8} {'±ci95':>7} {'ECE':>6} "
               f"{'NLL':>7} {'ms/step':>8} {'step MB':>8}")
@@ -105,8 +113,8 @@ def main(argv=None) -> int:
                       f"{r['ci95']:>7.4f} {r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
                       f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}",
                       flush=True)
+    curve = [] if args.no_memory else _memory_curve(mem_task, inner, args.seed)
     print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")
-    curve = _memory_curve(mem_task, inner, args.seed)
     print(f"{'inner':>5} {'NIW MB':>8} {'MAML MB':>8} {'FOMAML MB':>9} {'NIW ms':>7} "
           f"{'MAML ms':>8} {'FOMAML ms':>9}")
     for row in curve:

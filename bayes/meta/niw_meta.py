@@ -35,7 +35,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -43,6 +42,13 @@ import jax.numpy as jnp
 import optax
 
 from bayes.meta.base import MetaLearner, network, predictive_from_samples
+from bayes.meta.local_fit import (
+    GaussianFit,
+    _clip_fractions,
+    ggn_diagonal,
+    sgld_gaussian_fit,
+    variational_fit,
+)
 from bayes.meta.tasks import Task
 from bayes.niw import expected_kl_diag
 
@@ -53,95 +59,32 @@ __all__ = [
     "NIWMetaState",
     "NIWMetaInfo",
     "sgld_gaussian_fit",
+    "ggn_diagonal",
+    "variational_fit",
     "local_posterior",
     "niw_meta",
 ]
 
 
-class GaussianFit(NamedTuple):
-    """Diagonal Gaussian fit to SGLD samples: mean m̄ ``(d,)``, precision A ``(d,)``."""
-
-    mean: jax.Array
-    precision: jax.Array
-    clamped_frac: jax.Array
-
-
-def sgld_gaussian_fit(
-    key: jax.Array,
-    energy: Callable[[jax.Array], jax.Array],
-    theta0: jax.Array,
-    *,
-    steps: int,
-    burnin: int,
-    step_size: float,
-    temperature: float = 1.0,
-    a_min: float = 1e-4,
-    a_max: float = 1e3,
-    preconditioner: str = "adam",
-) -> GaussianFit:
-    """Runs SGLD on exp(−energy) from ``theta0`` and fits a diagonal Gaussian to the samples.
-
-    ``preconditioner="none"``: plain SGLD, θ ← θ − (ε/2)∇U(θ) + √(ετ) ξ.
-    ``preconditioner="adam"`` (the official code as described second-hand in the project note,
-    ``run_sgld_gaussian_fit``): the noisy gradient g = ∇U(θ)/2 + √(τ/ε) ξ is fed to Adam with
-    learning rate ε (β = 0.9, 0.999). Adam normalises the step, so the sample spread is of order ε
-    and A often saturates at ``a_max`` (watch ``clamped_frac``).
-
-    States t = burnin..steps−1 are kept as Welford running moments (memory O(d) whatever ``steps``);
-    A = clip(1/unbiased variance, a_min, a_max); ``clamped_frac`` is the fraction of coordinates
-    where the clip was active.
-
-    With a single kept sample the variance is undefined; it is taken as 0, so A = ``a_max``
-    everywhere (fully clamped), which keeps ``steps=1`` usable for the memory-vs-steps curve.
-
-    Raises:
-        ValueError: no kept sample.
-    """
-    if steps - burnin < 1 or burnin < 0:
-        raise ValueError(f"steps - burnin: need >= 1 kept SGLD sample, got {steps - burnin}")
-    if preconditioner not in ("none", "adam"):
-        raise ValueError(f"preconditioner: expected 'none' or 'adam', got {preconditioner!r}")
-    grad = jax.grad(energy)
-    b1, b2, tiny = 0.9, 0.999, 1e-8
-
-    def body(carry, t):
-        theta, mom, vel, mean, m2 = carry
-        xi = jax.random.normal(jax.random.fold_in(key, t), theta.shape)
-        if preconditioner == "none":
-            theta = theta - 0.5 * step_size * grad(theta) + jnp.sqrt(step_size * temperature) * xi
-        else:
-            g = 0.5 * grad(theta) + jnp.sqrt(temperature / step_size) * xi
-            mom = b1 * mom + (1 - b1) * g
-            vel = b2 * vel + (1 - b2) * g**2
-            tf = (t + 1).astype(theta.dtype)
-            mhat, vhat = mom / (1 - b1**tf), vel / (1 - b2**tf)
-            theta = theta - step_size * mhat / (jnp.sqrt(vhat) + tiny)
-        # Welford's running mean / sum of squared deviations over the kept states.
-        count = jnp.maximum(t - burnin + 1, 1).astype(theta.dtype)
-        keep = t >= burnin
-        delta = theta - mean
-        new_mean = jnp.where(keep, mean + delta / count, mean)
-        m2 = jnp.where(keep, m2 + delta * (theta - new_mean), m2)
-        return (theta, mom, vel, new_mean, m2), None
-
-    zeros = jnp.zeros_like(theta0)
-    init = (theta0, zeros, zeros, zeros, zeros)
-    (_, _, _, mean, m2), _ = jax.lax.scan(body, init, jnp.arange(steps))
-    var = m2 / max(steps - burnin - 1, 1)  # one kept sample: var 0, so A = a_max everywhere
-    raw = 1.0 / jnp.maximum(var, 1e-30)
-    clamped = jnp.mean(((raw < a_min) | (raw > a_max)).astype(jnp.float32))
-    return GaussianFit(mean, jnp.clip(raw, a_min, a_max), clamped)
-
-
 def local_posterior(
-    fit_mean: jax.Array, fit_precision: jax.Array, m0: jax.Array, prior_precision: jax.Array
+    fit_mean: jax.Array,
+    fit_precision: jax.Array,
+    m0: jax.Array,
+    prior_precision: jax.Array,
+    fit_grad: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Closed-form minimiser of the quadratic episode loss + expected KL (note §1.5).
 
-    Returns (mᵢ, γᵢ) with γᵢ = A + P and mᵢ = (A m̄ + P m₀)/γᵢ, P = n₀γ₀ the prior precision.
+    Returns (mᵢ, γᵢ) with γᵢ = A + P and mᵢ = (A m̄ − g + P m₀)/γᵢ, P = n₀γ₀ the prior precision.
+    ``fit_grad`` g = ∇l(m̄) is 0 (the default) when m̄ is the mode of the quadratic, as in the note;
+    with the Taylor expansion l(θ) ≈ l(m̄) + gᵀ(θ − m̄) + ½(θ − m̄)ᵀA(θ − m̄) about a point that is
+    not a mode, the quadratic's minimiser is m̄ − g/A and the same algebra gives the g term.
     """
     gamma = fit_precision + prior_precision
-    return (fit_precision * fit_mean + prior_precision * m0) / gamma, gamma
+    num = fit_precision * fit_mean + prior_precision * m0
+    if fit_grad is not None:
+        num = num - fit_grad
+    return num / gamma, gamma
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +105,9 @@ class NIWMetaConfig:
     sgld_step_size: float = 3e-2
     temperature: float = 0.01
     preconditioner: str = "adam"
+    precision: str = "ggn"
+    taylor: bool = False
+    test_sgld_steps: int | None = None
     a_min: float = 1e-4
     a_max: float = 1e3
     n0_init: float = 1.0
@@ -171,6 +117,9 @@ class NIWMetaConfig:
     kl_weight: float = 0.01
     learning_rate: float = 3e-3
     test_prior: str = "mode"
+    test_inference: str = "closed_form"
+    test_vi_steps: int = 100
+    test_vi_lr: float = 1e-2
 
 
 class NIWMetaParams(NamedTuple):
@@ -193,6 +142,7 @@ class NIWMetaInfo(NamedTuple):
     query_nll: jax.Array
     kl: jax.Array
     clamped_frac: jax.Array
+    floor_frac: jax.Array
     n0: jax.Array
     prior_precision: jax.Array
 
@@ -209,37 +159,56 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
     """
     if config.test_prior not in ("mode", "expected"):
         raise ValueError(f"test_prior: expected 'mode' or 'expected', got {config.test_prior!r}")
+    if config.test_inference not in ("closed_form", "vi"):
+        raise ValueError(
+            f"test_inference: expected 'closed_form' or 'vi', got {config.test_inference!r}"
+        )
+    if config.precision not in ("ggn", "sgld"):
+        raise ValueError(f"precision: expected 'ggn' or 'sgld', got {config.precision!r}")
+    test_steps = config.sgld_steps if config.test_sgld_steps is None else config.test_sgld_steps
+    if test_steps - config.burnin < 1:
+        raise ValueError(f"test_sgld_steps: expected > burnin = {config.burnin}, got {test_steps}")
     net = network(task)
     opt = optax.adam(config.learning_rate)
 
-    def fit(key, m0, x, y):
+    def fit(key, m0, x, y, steps):
+        """(m̄, A, g, (clamped_frac, floor_frac)) for one support set; constants w.r.t. L₀."""
         n = x.shape[0]
         energy = lambda th: n * net.nll(task, th, x, y)
-        return sgld_gaussian_fit(
-            key, energy, jax.lax.stop_gradient(m0), steps=config.sgld_steps,
+        g = sgld_gaussian_fit(
+            key, energy, jax.lax.stop_gradient(m0), steps=steps,
             burnin=config.burnin, step_size=config.sgld_step_size,
             temperature=config.temperature, a_min=config.a_min, a_max=config.a_max,
             preconditioner=config.preconditioner,
         )
+        mean, precision, clamped = g.mean, g.precision, (g.clamped_frac, g.floor_frac)
+        if config.precision == "ggn":
+            # Laplace precision of the tempered episode posterior exp(−U/τ) the SGLD targets.
+            raw = ggn_diagonal(net.apply, mean, x, task.kind, task.lik_std) / config.temperature
+            clamped = _clip_fractions(raw, config.a_min, config.a_max)
+            precision = jnp.clip(raw, config.a_min, config.a_max)
+        grad = jax.grad(energy)(mean) / config.temperature if config.taylor else None
+        return mean, precision, grad, clamped
 
     def episode_loss(params, key, x_s, y_s, x_q, y_q):
         k_fit, k_eps = jax.random.split(key)
         gam0, n0 = jnp.exp(params.log_gam0), jnp.exp(params.log_n0)
-        g = fit(k_fit, params.m0, x_s, y_s)
-        m_i, gam_i = local_posterior(g.mean, g.precision, params.m0, n0 * gam0)
+        mean, precision, grad, clamped = fit(k_fit, params.m0, x_s, y_s, config.sgld_steps)
+        m_i, gam_i = local_posterior(mean, precision, params.m0, n0 * gam0, grad)
         eps = jax.random.normal(k_eps, (config.n_samples, net.dim))
         thetas = m_i[None, :] + eps / jnp.sqrt(gam_i)[None, :]
         nll = jnp.mean(jax.vmap(lambda th: net.nll(task, th, x_q, y_q))(thetas))
         kl = expected_kl_diag(m_i, 1.0 / gam_i, params.m0, jnp.inf, 1.0 / gam0, n0)
         loss = nll + config.kl_weight * kl / x_q.shape[0]
-        return loss, (nll, kl, g.clamped_frac)
+        return loss, (nll, kl, clamped)
 
     def batch_loss(params, key, episodes):
         keys = jax.random.split(key, episodes.x_support.shape[0])
         losses, (nll, kl, clamped) = jax.vmap(episode_loss, in_axes=(None, 0, 0, 0, 0, 0))(
             params, keys, *episodes
         )
-        return jnp.mean(losses), (jnp.mean(nll), jnp.mean(kl), jnp.mean(clamped))
+        clamped = jax.tree.map(jnp.mean, clamped)
+        return jnp.mean(losses), (jnp.mean(nll), jnp.mean(kl), clamped)
 
     def init(key: jax.Array) -> NIWMetaState:
         theta0 = net.init(key)
@@ -259,7 +228,7 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         params = optax.apply_updates(state.params, updates)
         n0 = jnp.exp(params.log_n0)
         info = NIWMetaInfo(
-            loss, nll, kl, clamped, n0, jnp.mean(n0 * jnp.exp(params.log_gam0))
+            loss, nll, kl, *clamped, n0, jnp.mean(n0 * jnp.exp(params.log_gam0))
         )
         return NIWMetaState(params, opt_state), info
 
@@ -267,8 +236,15 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         k_fit, k_eps = jax.random.split(key)
         gam0, n0 = jnp.exp(params.log_gam0), jnp.exp(params.log_n0)
         prior = (n0 + 3.0) * gam0 if config.test_prior == "mode" else n0 * gam0
-        g = fit(k_fit, params.m0, x_s, y_s)
-        m_i, gam_i = local_posterior(g.mean, g.precision, params.m0, prior)
+        if config.test_inference == "vi":
+            n = x_s.shape[0]
+            m_i, gam_i = variational_fit(
+                k_fit, lambda th: n * net.nll(task, th, x_s, y_s), params.m0, prior,
+                steps=config.test_vi_steps, learning_rate=config.test_vi_lr,
+            )
+        else:
+            mean, precision, grad, _ = fit(k_fit, params.m0, x_s, y_s, test_steps)
+            m_i, gam_i = local_posterior(mean, precision, params.m0, prior, grad)
         eps = jax.random.normal(k_eps, (config.n_samples_test, net.dim))
         thetas = m_i[None, :] + eps / jnp.sqrt(gam_i)[None, :]
         outs = jax.vmap(lambda th: net.apply(th, x_q))(thetas)
