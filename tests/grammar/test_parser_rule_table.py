@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_parser_tiny import DOMAIN, TINY, _examples
+from test_parser_tiny import DOMAIN, train_tiny
 
-from grammar import chart, train
+from grammar import chart
 from grammar import parse as parsing
-from grammar.derivation import GrammarModel
-from grammar.grammar import read_grammar
 from grammar.rule_table import RuleTable
 
 
 @pytest.fixture(scope="module")
 def model():
-    rng = np.random.default_rng(0)
-    m = GrammarModel(read_grammar(TINY))
-    state = train.init(m, _examples(), rng)
-    train.run(state, rng, 1)
-    return m
+    return train_tiny(1, with_prior=False)[0]
 
 
 @pytest.mark.parametrize(("backend", "rtol", "atol"), [("numpy", 1e-10, 1e-12),

@@ -13,28 +13,20 @@ import math
 
 import numpy as np
 import pytest
-from test_parser_tiny import NOUNS, RELS, STATES, TINY, _examples
+from test_parser_tiny import NOUNS, RELS, STATES, _examples, train_tiny
 
-from grammar import chart, train
+from grammar import chart
 from grammar import parse as parsing
-from grammar.derivation import GrammarModel
-from grammar.grammar import read_grammar
 from grammar.logic import Term, parse
 from grammar.parse_outside import outside_bounds
 from grammar.parse_sets import Vocabulary, complete, parse_sets
-from grammar.prior import SemanticPrior
 from grammar.transforms import normalize
 from grammar.transforms_sets import ANY, Seq, contains
 
 
 @pytest.fixture(scope="module")
 def trained():
-    rng = np.random.default_rng(0)
-    model = GrammarModel(read_grammar(TINY))
-    state = train.init(model, _examples(), rng)
-    train.run(state, rng, 2)
-    prior = SemanticPrior.train([e.lf for e in _examples()], rng, burn_in=1, iterations=2,
-                                skip=1)
+    model, prior = train_tiny()
     return model, prior, Vocabulary([e.lf for e in _examples()])
 
 

@@ -33,15 +33,22 @@ def _examples():
                     0) for s, n, r, c in TRAIN]
 
 
-@pytest.fixture(scope="module")
-def trained():
+def train_tiny(iterations: int = 2, *, with_prior: bool = True):
+    """The tiny grammar trained on ``TRAIN`` (seed 0), and its semantic prior (or None)."""
     rng = np.random.default_rng(0)
     model = GrammarModel(read_grammar(TINY))
     state = train.init(model, _examples(), rng)
-    train.run(state, rng, 2)
+    train.run(state, rng, iterations)
+    if not with_prior:
+        return model, None
     prior = SemanticPrior.train([e.lf for e in _examples()], rng, burn_in=1, iterations=2,
                                 skip=1)
     return model, prior
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return train_tiny()
 
 
 def _brute(model, prior, toks):
