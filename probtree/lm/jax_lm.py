@@ -56,6 +56,18 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def _bucket(n: int, chunk: int) -> int:
+    """Padded prompt length for ``n`` tokens: a multiple of 16 up to 256, of 64 up to ``chunk``,
+    then of ``chunk`` (the prefill loop runs whole chunks). Prefill is compute-bound on a CPU, so
+    the buckets are finer than powers of two: fewer padded tokens for a few more compiled shapes."""
+    n = max(int(n), 1)
+    if n <= 256:
+        t = -(-n // 16) * 16
+    else:
+        t = -(-n // 64) * 64
+    return t if t <= chunk else -(-n // chunk) * chunk
+
+
 def _length_groups(lens: np.ndarray) -> list[np.ndarray]:
     """Row indices, longest first, cut where a row's power-of-two length bucket is at most half
     that of its group's first row (so no group pads a row to more than ~4x its length)."""
@@ -68,6 +80,21 @@ def _length_groups(lens: np.ndarray) -> list[np.ndarray]:
         cur.append(i)
     groups.append(np.array(cur))
     return groups
+
+
+def _prefill_plan(lens: np.ndarray) -> list[np.ndarray]:
+    """Prefill batches: each length group (longest rows first) cut into power-of-two sizes by
+    the binary decomposition of its row count (9 rows: 8 + 1), so no batch carries padding rows
+    (a padding row costs as much prefill compute as a real one) and the compiled batch shapes
+    stay powers of two. The batches are decoded together afterwards."""
+    out = []
+    for g in _length_groups(lens):
+        s = 0
+        while s < len(g):
+            m = 1 << (len(g) - s).bit_length() - 1
+            out.append(g[s : s + m])
+            s += m
+    return out
 
 
 def _sample(logits, temps, seeds, step):
@@ -314,7 +341,7 @@ class JaxLM:
         the cache."""
         n = len(suf)
         lens_b = np.array([len(x) for x in suf] + [1] * (b - n))
-        tb = _pow2(int(lens_b.max()), 16)
+        tb = _bucket(int(lens_b.max()), self.prefill_chunk)
         tokens = np.zeros((b, tb), np.int32)
         for i, x in enumerate(suf):
             tokens[i, : len(x)] = x
@@ -323,6 +350,7 @@ class JaxLM:
         real = (t < lens_b[:, None]) & (np.arange(b)[:, None] < n)
         write = np.where(real, positions, slots).astype(np.int32)
         temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
+        self.stats["prefill_computed_tokens"] += b * tb
         cache = self._batch_cache(prefix_kv, b, slots)
         # Long prompts are prefilled in chunks of `prefill_chunk` tokens (the cache carries the
         # earlier chunks), which bounds the attention scores' memory to (B, H, chunk, slots).
@@ -355,21 +383,17 @@ class JaxLM:
         seeds[:n] = [r.seed & 0xFFFFFFFF for r in reqs]
         temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
         t_start = time.perf_counter()
-        groups = _length_groups(lens)
-        if len(groups) == 1:
+        groups = _prefill_plan(lens)
+        if len(groups) == 1 and len(groups[0]) == b:
             tok, lp, cache = self._prefill_rows(suf, p, prefix_kv, b, slots, temps, seeds)
         else:
-            # Rows of very different lengths are prefilled in length groups (each padded only
-            # to its own longest row: prefill is compute-bound) and decoded together.
+            # Rows are prefilled in length groups of power-of-two sizes (each padded only to
+            # its own longest row, with no padding rows: prefill is compute-bound) and decoded
+            # together.
             parts = []
             for g in groups:
-                m = len(g)
-                bg = _pow2(m, 1)
-                tg = np.zeros(bg, np.float32)
-                sg = np.zeros(bg, np.uint32)
-                tg[:m], sg[:m] = temps[g], seeds[g]
-                parts.append((g, *self._prefill_rows([suf[i] for i in g], p, prefix_kv, bg,
-                                                     slots, tg, sg)))
+                parts.append((g, *self._prefill_rows([suf[i] for i in g], p, prefix_kv, len(g),
+                                                     slots, temps[g], seeds[g])))
             rank = np.empty(n, np.int64)
             rank[np.concatenate([g for g, *_ in parts])] = np.arange(n)
             pad = b - n
