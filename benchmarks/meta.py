@@ -27,27 +27,31 @@ from bayes.meta.train import evaluate, make_learner, meta_train, step_memory_byt
 METHODS = ("niw", "maml", "fomaml", "protonet", "scratch")
 
 
-def _bench_one(task, method, steps, episodes, seed):
+def _bench_one(task, method, steps, episodes, seed, val_every=0):
     learner = make_learner(method, task)
     key = jax.random.key(seed)
     state = learner.init(key)
     sample = task.sample(jax.random.key(seed + 100), 8)
     mem = step_memory_bytes(learner, state, sample)
-    sec_per_step = 0.0
+    sec_per_step, selected = 0.0, steps
     if method != "scratch" and steps > 0:
         # One warm-up step compiles; the timed loop then measures steady-state meta-steps.
         state, _ = meta_train(learner, task, key, steps=1, state=state)
         start = time.perf_counter()
-        state, log = meta_train(learner, task, jax.random.fold_in(key, 1), steps=steps, state=state)
+        state, log = meta_train(learner, task, jax.random.fold_in(key, 1), steps=steps,
+                                state=state, val_every=val_every)
         jax.block_until_ready(state)
-        sec_per_step = (time.perf_counter() - start) / steps
+        val_s = log[-1]["val_seconds"] if val_every else 0.0
+        selected = log[-1]["selected_step"] if val_every else steps
+        sec_per_step = (time.perf_counter() - start - val_s) / steps
     rows = []
     variants = [(method, learner)]
     if method == "niw":  # same trained state, test-time prior precision n0·γ0 instead of the mode
         variants.append(("niw-exp", make_learner("niw", task, test_prior="expected")))
     for name, lr in variants:
         metrics, _, _ = evaluate(lr, state, task, jax.random.key(seed + 7), episodes=episodes)
-        rows.append(dict(task=task.name, method=name, steps=steps, sec_per_step=sec_per_step,
+        rows.append(dict(task=task.name, method=name, steps=steps, selected_step=selected,
+                         sec_per_step=sec_per_step,
                          step_bytes=mem, **metrics))
     return rows
 
@@ -84,6 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default="", metavar="TASK=N,...",
                         help="override meta-steps per task, e.g. digits=1000")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory curve")
+    parser.add_argument("--val-every", type=int, default=0, metavar="N",
+                        help="model selection: keep the state with the best score on 200 "
+                             "meta-validation episodes, checked every N meta-steps (all methods)")
     args = parser.parse_args(argv)
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
@@ -97,8 +104,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"--steps: expected TASK=N with TASK in {sorted(steps)}, got {item!r}")
         steps[name] = int(n)
     results = []
-    header = (f"{'task':<9} {'method':<9} {'steps':>6} {'acc/MSE':>8} {'±ci95':>7} {'ECE':>6} "
-              f"{'NLL':>7} {'ms/step':>8} {'step MB':>8}")
+    header = (f"{'task':<9} {'method':<9} {'steps':>6} {'sel':>6} {'acc/MSE':>8} {'±ci95':>7} "
+              f"{'ECE':>6} {'NLL':>7} {'ms/step':>8} {'step MB':>8}")
     print(header)
     print("-" * len(header))
     for name in args.tasks.split(","):
@@ -106,10 +113,12 @@ def main(argv=None) -> int:
         for method in args.methods.split(","):
             if method == "protonet" and task.kind != "classification":
                 continue
-            for r in _bench_one(task, method, steps[name], episodes, args.seed):
+            for r in _bench_one(task, method, steps[name], episodes, args.seed,
+                                args.val_every):
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
-                print(f"{name:<9} {r['method']:<9} {r['steps']:>6} {score:>8.4f} "
+                print(f"{name:<9} {r['method']:<9} {r['steps']:>6} {r['selected_step']:>6} "
+                      f"{score:>8.4f} "
                       f"{r['ci95']:>7.4f} {r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
                       f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}",
                       flush=True)

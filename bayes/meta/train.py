@@ -106,15 +106,29 @@ def meta_train(
     state: Any = None,
     mesh: Mesh | None = None,
     log_every: int = 0,
+    val_every: int = 0,
+    val_episodes: int = 200,
+    val_key: jax.Array | None = None,
 ) -> tuple[Any, list[dict]]:
     """Runs ``steps`` meta-updates on fresh meta-train episodes; returns (state, log).
 
     ``log`` holds one dict of the step's ``info`` (floats) every ``log_every`` steps (and the
     last), plus ``seconds`` since the start. With ``mesh`` the batch is sharded over its devices
     (``batch`` must divide evenly).
+
+    Model selection (standard in few-shot learning, e.g. Finn et al. 2017; Snell et al. 2017):
+    with ``val_every > 0`` the state is evaluated every ``val_every`` steps (and after the last)
+    on the same ``val_episodes`` meta-validation episodes (fixed by ``val_key``), and the state
+    with the best validation accuracy (classification) or MSE (regression) is returned; each
+    evaluation is logged as a row with ``val_step`` and ``val_score`` and the chosen step as
+    ``selected_step`` (with ``val_seconds`` spent validating) in the last row. Test classes are
+    never seen.
     """
     if steps < 0 or batch < 1:
         raise ValueError(f"steps, batch: expected >= 0 and >= 1, got {steps}, {batch}")
+    if val_every < 0 or val_episodes < 1:
+        raise ValueError(f"val_every, val_episodes: expected >= 0 and >= 1, got {val_every}, "
+                         f"{val_episodes}")
     if mesh is not None and batch % mesh.size:
         raise ValueError(f"batch: {batch} episodes do not split over {mesh.size} devices")
     k_init, key = jax.random.split(key)
@@ -123,6 +137,9 @@ def meta_train(
     if mesh is not None:
         state = replicate(state, mesh)
     log, start = [], time.perf_counter()
+    vkey = jax.random.key(12345) if val_key is None else val_key
+    sign = 1.0 if task.kind == "classification" else -1.0
+    best, best_score, best_step, val_seconds = state, -np.inf, -1, 0.0
     for i in range(steps):
         k_data, k_step = jax.random.split(jax.random.fold_in(key, i))
         episodes = task.sample(k_data, batch, "train")
@@ -133,6 +150,19 @@ def meta_train(
             row = {k: float(v) for k, v in info._asdict().items()}
             row.update(step=i, seconds=time.perf_counter() - start)
             log.append(row)
+        if val_every and ((i + 1) % val_every == 0 or i == steps - 1):
+            t_val = time.perf_counter()
+            m, _, _ = evaluate(learner, state, task, vkey, episodes=val_episodes,
+                               batch=min(100, val_episodes), split="val")
+            score = m["accuracy"] if task.kind == "classification" else m["mse"]
+            log.append({"val_step": i + 1, "val_score": float(score)})
+            val_seconds += time.perf_counter() - t_val
+            if sign * score > best_score:
+                best, best_score, best_step = state, sign * score, i + 1
+    if val_every and steps:
+        log.append({"selected_step": best_step, "val_score": float(sign * best_score),
+                    "val_seconds": val_seconds})
+        return best, log
     return state, log
 
 
