@@ -321,6 +321,7 @@ def part_b(n: int, tree_tokens: int, qa_tokens: int) -> dict:
             "nodes": sum(len(r["tree"]) for r in recs), "tokens": eng.stats["completion_tokens"],
             "prefill_s": lm.timings["prefill_s"], "decode_s": lm.timings["decode_s"],
             "prefill_tokens": lm.stats["prefill_tokens"], "decode_steps": lm.stats["decode_steps"],
+            "prefill_computed_tokens": lm.stats["prefill_computed_tokens"],
             "prefix_reused_rows": lm.stats["prefix_reused_rows"],
             "compiles_while_measured": _compiles() - c0,
         }
@@ -333,12 +334,13 @@ def part_b(n: int, tree_tokens: int, qa_tokens: int) -> dict:
     print(f"(b) {n} HotpotQA questions with the bundled SmolLM2 (JAX, CPU), "
           f"<= {tree_tokens} tree / {qa_tokens} answer tokens")
     print(f"  {'calls':<22} {'q/min':>7} {'seconds':>8} {'prefill s':>10} {'decode s':>9} "
-          f"{'prefill tok':>12} {'decode steps':>13} {'prefix rows':>12} {'calls':>6} "
-          f"{'compiles':>9}")
+          f"{'prefill tok':>12} {'(padded)':>9} {'decode steps':>13} {'prefix rows':>12} "
+          f"{'calls':>6} {'compiles':>9}")
     for name, _, _ in designs:
         o = out[name]
         print(f"  {name:<22} {o['q_per_min']:7.2f} {o['seconds']:8.1f} {o['prefill_s']:10.1f} "
-              f"{o['decode_s']:9.1f} {o['prefill_tokens']:12d} {o['decode_steps']:13d} "
+              f"{o['decode_s']:9.1f} {o['prefill_tokens']:12d} {o['prefill_computed_tokens']:9d} "
+              f"{o['decode_steps']:13d} "
               f"{o['prefix_reused_rows']:12d} {o['backend_calls']:6d} "
               f"{o['compiles_while_measured']:9d}")
     print(f"  level-batched / one at a time: {out['speedup']:.2f}x questions per minute; "
