@@ -6,7 +6,7 @@ sentences counted as failures), ``median_seconds`` and the settings. ``--quick``
 iteration and parses the first 30 test sentences.
 
 Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]
-[--search candidates|sets] [--rules seating|table] [--model DIR]``
+[--search candidates|sets|union] [--sets-time-limit S] [--rules seating|table] [--model DIR]``
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from grammar.evaluate import is_correct, summarise
 from grammar.grammar import DATA_DIR, read_examples, read_grammar, read_lexicon
 from grammar.logic import to_text
 from grammar.parse_sets import Vocabulary, parse_sets
+from grammar.parse_union import parse_union
 from grammar.rule_table import RuleTable
 
 
@@ -39,10 +40,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default=None,
                     help="a model directory: loaded if it exists, else trained and saved there")
     ap.add_argument("--depth", type=int, default=2, help="A* bound depth (see grammar.parse)")
-    ap.add_argument("--search", choices=["candidates", "sets"], default="candidates",
+    ap.add_argument("--search", choices=["candidates", "sets", "union"], default="candidates",
                     help="candidates: A* over training structures with constants swapped "
                          "(grammar.parse); sets: A* over (nonterminal, span, LF set) items "
-                         "(grammar.parse_sets)")
+                         "(grammar.parse_sets); union: both, best exact score "
+                         "(grammar.parse_union)")
+    ap.add_argument("--sets-time-limit", type=float, default=None,
+                    help="union search: seconds for the set search (default: --time-limit)")
     ap.add_argument("--rerank", type=int, default=10,
                     help="sets search: collect this many derivable LFs by likelihood, rerank "
                          "with the prior (0: exact A* with the prior's set bound)")
@@ -95,7 +99,13 @@ def main(argv=None) -> dict:
     items = test[:limit] if limit else test
     predicted, secs = [], []
     for e in items:
-        if args.search == "sets":
+        if args.search == "union":
+            r = parse_union(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
+                            log_prior=log_prior, prior_bound=prior_bound,
+                            time_limit=args.time_limit, sets_time_limit=args.sets_time_limit,
+                            predictors=preds, depth=args.depth, rerank=args.rerank or None,
+                            beam=args.beam or None)
+        elif args.search == "sets":
             r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=log_prior,
                            prior_bound=prior_bound, time_limit=args.time_limit,
                            predictors=preds, rerank=args.rerank or None,
@@ -108,14 +118,17 @@ def main(argv=None) -> dict:
         predicted.append(lf)
         secs.append(r.seconds)
         mark = "ok " if is_correct(lf, e.lf) else ("-- " if lf is None else "XX ")
+        src = getattr(r, "source", None)
         print(f"{mark}{r.seconds:6.2f}s {r.n_scored:4d}/{r.n_candidates:<4d} "
+              f"{'[' + src + '] ' if src else ''}"
               f"{' '.join(e.tokens)}  =>  {to_text(lf) if lf else '(none)'}", flush=True)
     extra_fail = len(remaining) if limit is None else 0
     res = summarise(predicted, [e.lf for e in items], secs, extra_failures=extra_fail)
     res.update({"train_pairs": len(tr), "train_covered": covered, "iterations": iters,
                 "train_seconds": round(train_s, 1), "prior": args.prior,
                 "time_limit": args.time_limit, "seed": args.seed, "search": args.search,
-                "rerank": args.rerank if args.search == "sets" else None,
+                "rerank": args.rerank if args.search != "candidates" else None,
+                "sets_time_limit": args.sets_time_limit if args.search == "union" else None,
                 "rules": args.rules, "table_seconds": round(table_s, 2)})
     print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")
     for k in ("n", "answered", "correct", "accuracy", "precision", "recall",
