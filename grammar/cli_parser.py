@@ -44,9 +44,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--prior", choices=["hdp", "uniform"], default="hdp")
     q.add_argument("--time-limit", type=float, default=20.0, help="seconds per sentence")
     q.add_argument("--k", type=int, default=1, help="parses kept per sentence")
-    q.add_argument("--search", choices=["candidates", "sets"], default="candidates",
+    q.add_argument("--search", choices=["candidates", "sets", "union"], default="candidates",
                    help="candidates: A* over training structures with constants swapped in; "
-                        "sets: A* over (nonterminal, span, LF set) items (grammar.parse_sets)")
+                        "sets: A* over (nonterminal, span, LF set) items (grammar.parse_sets); "
+                        "union: both, best exact score (grammar.parse_union)")
+    q.add_argument("--rerank", type=int, default=0,
+                   help="sets/union: collect this many derivable LFs by likelihood and rerank "
+                        "with the prior (inexact, faster; 0: exact A* with the prior's bound)")
     q.add_argument("--rules", choices=["table", "seating"], default="table",
                    help="rule probabilities: one jit predictive pass per HDP (table) or a "
                         "seating walk per query")
@@ -103,6 +107,7 @@ def parse_command(args: argparse.Namespace) -> int:
     from grammar.logic import to_text
     from grammar.logic_types import read_ontology
     from grammar.parse_sets import Vocabulary, parse_sets
+    from grammar.parse_union import parse_union
     from grammar.prior import SemanticPrior, UniformPrior
     from grammar.rule_table import RuleTable
 
@@ -131,10 +136,15 @@ def parse_command(args: argparse.Namespace) -> int:
     predicted, secs = [], []
     with open(args.out, "w") as fh:
         for e in test:
-            if args.search == "sets":
+            if args.search == "union":
+                r = parse_union(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
+                                log_prior=prior.log_prob, prior_bound=bound, k=args.k,
+                                time_limit=args.time_limit, predictors=preds,
+                                rerank=args.rerank or None)
+            elif args.search == "sets":
                 r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=prior.log_prob,
                                prior_bound=bound, k=args.k, time_limit=args.time_limit,
-                               predictors=preds)
+                               predictors=preds, rerank=args.rerank or None)
             else:
                 r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=prior.log_prob,
                                   k=args.k, time_limit=args.time_limit, predictors=preds)

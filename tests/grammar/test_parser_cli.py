@@ -49,6 +49,15 @@ def test_train_then_parse(tmp_path, capsys):
     assert rc == 0
     res2 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res2["n"] == 2 and res2["accuracy"] == 1.0
+    # the union of both searches, best exact score
+    rc = main(["grammar", "parse", "--model", str(model), "--test", str(tmp_path / "test"),
+               "--out", str(tmp_path / "union.jsonl"), "--search", "union"])
+    assert rc == 0
+    res3 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res3["n"] == 2 and res3["accuracy"] == 1.0
+    recs3 = [json.loads(line) for line in (tmp_path / "union.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([r["kbest"][0][1] for r in recs3],
+                               [r["kbest"][0][1] for r in recs], rtol=1e-6)
 
 
 def test_saved_model_continues_training(tmp_path):
