@@ -370,7 +370,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
                time_limit: float | None = None, max_open_tokens: int = 4,
                predictors: dict | None = None, max_items: int = 200_000,
                max_completions: int = 2000, beam: float | None = None,
-               rerank: int | None = None) -> ParseResult:
+               rerank: int | None = None, min_score: float | None = None) -> ParseResult:
     """k-best parses of ``tokens`` by A* over (nonterminal, span, LF set) items.
 
     Args:
@@ -392,6 +392,12 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         rerank: if given, the prior is left out of the search order (it only rules LFs out):
             the ``rerank`` most likely derivable LFs under ``p(y, t | x)`` are collected and the
             k best by ``log p(x) + log p(y, t | x)`` returned (inexact; None: exact A*).
+        min_score: if given, only parses scoring at least this are wanted (e.g. the k-th best
+            score of another search, :func:`grammar.parse_union.parse_union`): items, completions
+            and parses whose upper bound (``log p(x) <= 0``, so the item bound holds in both
+            modes) is below it are dropped, and the search ends when none is left. Sound: every
+            parse scoring at least ``min_score`` that the unpruned search reaches is still
+            reached (sooner).
 
     Returns:
         A :class:`grammar.parse.ParseResult`; ``n_candidates`` counts the completions queued,
@@ -416,11 +422,14 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     search = _Search(model, tokens, preds, max_open_tokens, beam)
     agenda: list = []
     tie = itertools.count()
+    floor = min_score
 
     def push_item(a, i, j, s, sc):
         o = outside.get((a, i, j), NEG_INF)
         if o > NEG_INF and sc > NEG_INF:
             h = sc + o + (prior_bound(s) if prior_bound is not None and rerank is None else 0.0)
+            if floor is not None and h < floor:
+                return
             heapq.heappush(agenda, (-h, next(tie), _ITEM, (a, i, j, s, sc)))
 
     for leaf in search.leaves():
@@ -448,7 +457,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
             x, lp = payload
             ll, tree = viterbi(model, tokens, x, max_open_tokens=max_open_tokens)
             n_scored += 1
-            if tree is not None:
+            if tree is not None and (floor is None or lp + ll >= floor):
                 heapq.heappush(agenda, (-(w * lp + ll), next(tie), _FINAL, (x, lp, ll, tree)))
             continue
         a, i, j, s, sc = payload
@@ -468,7 +477,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
                     continue
                 seen_lf.add(x)
                 lp = prior(x)
-                if lp > NEG_INF:
+                if lp > NEG_INF and (floor is None or lp + sc >= floor):
                     n_cand += 1
                     heapq.heappush(agenda, (-(w * lp + sc), next(tie), _PENDING, (x, lp)))
         for new in search.expand(a, i, j, s, sc):

@@ -14,7 +14,7 @@ from test_parser_tiny import NOUNS, RELS, STATES, _examples, train_tiny
 
 from grammar import chart
 from grammar.logic import parse
-from grammar.parse_sets import Vocabulary
+from grammar.parse_sets import Vocabulary, parse_sets
 from grammar.parse_union import parse_union
 from grammar.transforms import normalize
 
@@ -70,3 +70,23 @@ def test_union_kbest_equals_brute_force_over_every_lf(trained):
     assert len({p.lf for p in r.parses}) == 3
     with pytest.raises(ValueError, match="k"):
         parse_union(model, toks, _domain(), vocabulary=vocab, k=0)
+
+
+@pytest.mark.parametrize("rerank", [None, 40])
+def test_min_score_keeps_every_parse_above_it(trained, rerank):
+    model, prior, vocab = trained
+    toks = "what rivers cross utah".split()
+    full = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob, k=6,
+                      rerank=rerank)
+    floor = full.parses[2].score
+    cut = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob, k=6,
+                     rerank=rerank, min_score=floor)
+    want = [p for p in full.parses if p.score >= floor]
+    assert [p.lf for p in cut.parses] == [p.lf for p in want]
+    np.testing.assert_allclose([p.score for p in cut.parses], [p.score for p in want],
+                               rtol=1e-12)
+    assert cut.n_scored <= full.n_scored and cut.n_items <= full.n_items
+    # nothing can reach a floor above the best score: the search ends empty
+    none = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob,
+                      rerank=rerank, min_score=full.best.score + 1.0)
+    assert none.best is None and not none.timed_out
