@@ -88,6 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default="", metavar="TASK=N,...",
                         help="override meta-steps per task, e.g. digits=1000")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory curve")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory curve (no training or evaluation)")
+    parser.add_argument("--memory-task", default="", help="task of the memory curve")
     parser.add_argument("--val-every", type=int, default=0, metavar="N",
                         help="model selection: keep the state with the best score on 200 "
                              "meta-validation episodes, checked every N meta-steps (all methods)")
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
               f"{'ECE':>6} {'NLL':>7} {'ms/step':>8} {'step MB':>8}")
     print(header)
     print("-" * len(header))
-    for name in args.tasks.split(","):
+    for name in [] if args.memory_only else args.tasks.split(","):
         task = make_task(name)
         for method in args.methods.split(","):
             if method == "protonet" and task.kind != "classification":
@@ -122,6 +125,7 @@ def main(argv=None) -> int:
                       f"{r['ci95']:>7.4f} {r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
                       f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}",
                       flush=True)
+    mem_task = args.memory_task or mem_task
     curve = [] if args.no_memory else _memory_curve(mem_task, inner, args.seed)
     print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")
     print(f"{'inner':>5} {'NIW MB':>8} {'MAML MB':>8} {'FOMAML MB':>9} {'NIW ms':>7} "

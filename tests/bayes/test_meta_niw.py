@@ -168,3 +168,21 @@ def test_sharded_step_matches_single_device(multi_device):
         """
     )
     assert out.split()[-2:] == ["OK", "4"]
+
+
+def test_mean_predictive_is_the_plug_in_limit_of_the_sample_average(key):
+    """``test_predictive="mean"`` predicts at mᵢ: equal to the S-sample average when the episode
+    posterior is a point (huge prior precision), and different from it otherwise."""
+    task = make_task("sinusoid")
+    eps = task.sample(key, 4, "test")
+    k = jax.random.key(3)
+    preds = {}
+    for gam0 in (1e12, 1.0):
+        for mode in ("samples", "mean"):
+            learner = make_learner("niw", task, gam0_init=gam0, test_predictive=mode,
+                                   sgld_steps=3, burnin=1, test_sgld_steps=3)
+            preds[gam0, mode] = np.asarray(learner.predict(k, learner.init(key), eps))[..., 0]
+    np.testing.assert_allclose(preds[1e12, "mean"], preds[1e12, "samples"], rtol=0, atol=1e-4)
+    assert np.max(np.abs(preds[1.0, "mean"] - preds[1.0, "samples"])) > 1e-2
+    with pytest.raises(ValueError, match="test_predictive"):
+        make_learner("niw", task, test_predictive="median")
