@@ -216,7 +216,8 @@ class BM25Retriever:
             return []
         depth = min(len(self.passages), max(k, self.rerank_depth) if self.rerank else k)
         toks = self._bm25s.tokenize(queries, stopwords=self._stopwords, show_progress=False)
-        ids, scores = self._index.retrieve(toks, k=depth, show_progress=False, n_threads=1)
+        # n_threads=0: scored in this thread (n_threads=1 starts a thread pool per call)
+        ids, scores = self._index.retrieve(toks, k=depth, show_progress=False, n_threads=0)
         out = []
         for q, row_ids, row_scores in zip(queries, np.asarray(ids), np.asarray(scores)):
             hits = []
