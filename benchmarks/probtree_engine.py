@@ -12,15 +12,18 @@ log-probs), so only scheduling differs between the designs:
   threads over trees (the official ``ThreadPoolExecutor`` over trees), one shared client;
 - sequential: one call at a time.
 
-Reported: questions/s and the median per-question latency (first call to record). The same
-designs also run against an in-process backend with the same latency (no HTTP, part a').
+Reported: questions/s and the median per-question latency (first call to record). Then ours
+(stream: admission into free slots, and 8 questions in flight) and the reference run again,
+interleaved (``--repeats`` passes), each pass printing the throughput ratio and the latency ratio
+side by side with the load, so that run-to-run noise shows. The same designs also run against an
+in-process backend with the same latency (no HTTP, part a').
 
 (b) Questions with the bundled SmolLM2 (JAX, CPU): the engine's level-batched calls vs the same
 engine sending one request at a time (with and without the batched run's stored few-shot
 headers). Reported: questions/minute, prefill and decode seconds, compilations while measured.
 
 Usage: ``python benchmarks/probtree_engine.py [--quick] [--skip-http | --skip-jax]``; prints
-tables, the load average, then one JSON line. Full run: part (a) about 1.5 min, part (b) about
+tables, the load average, then one JSON line. Full run: part (a) about 2.5 min, part (b) about
 10 min on 2 loaded cores (each design runs twice: warm-up, then measured); ``--quick`` (40 HTTP
 questions, 4 JAX questions) about 3 min.
 """
