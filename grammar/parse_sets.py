@@ -97,10 +97,21 @@ class Vocabulary:
     def __init__(self, lfs: Iterable[LF] = ()) -> None:
         self.arities: dict[str, set[int]] = {}
         self.types: set[str] = set()
+        self.n_lfs = 0
+        self.empty_lists = False  # does an empty conjunct list ``()`` occur in training?
         for lf in lfs:
+            self.n_lfs += 1
             self._walk(lf)
 
+    @property
+    def allows_empty_list(self) -> bool:
+        """Whether completion may close an open list with nothing in it (only if training
+        has ``()`` somewhere, or no training LFs were given)."""
+        return self.empty_lists or self.n_lfs == 0
+
     def _walk(self, x: LF) -> None:
+        if isinstance(x, Conj) and not x.items:
+            self.empty_lists = True
         if isinstance(x, Term):
             self.arities.setdefault(x.functor, set()).add(len(x.args))
             if x.functor == "const" and len(x.args) == 2 and isinstance(x.args[1], Term):
@@ -123,7 +134,8 @@ def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
     """Concrete LFs of the pattern ``s`` (normalised, deduplicated, at most ``limit``).
 
     Open conjunct lists are closed; a wildcard argument of a predicate becomes a variable of the
-    pattern or a fresh one, or is dropped where the functor's training arity allows it; a free
+    pattern or a fresh one, or is dropped where the functor's training arity allows it; an open
+    list with no known conjunct closes to ``()`` only if training LFs contain ``()``; a free
     pattern variable becomes any variable; an unknown predicate in an argument (a constant's type)
     becomes a training type of the same arity. An unknown conjunct, function, function body or
     whole LF has no completion (returns ``[]``).
@@ -176,6 +188,8 @@ def _fill(x: LF, pool: tuple, fresh: int, vocab: Vocabulary, arg: bool = False):
         return
     if isinstance(x, Seq):
         items = x.prefix + x.suffix
+        if not items and not vocab.allows_empty_list:
+            return  # ``()`` never occurs in training (e.g. ``const(B,())`` on GeoQuery)
         for seq, st in _fill_all(items, pool, fresh, vocab, False):
             yield (seq[0] if len(seq) == 1 else Conj(seq)), st
         return
