@@ -135,7 +135,8 @@ def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
 
     Open conjunct lists are closed; a wildcard argument of a predicate becomes a variable of the
     pattern or a fresh one, or is dropped where the functor's training arity allows it; an open
-    list with no known conjunct closes to ``()`` only if training LFs contain ``()``; a free
+    list with no known conjunct closes to ``()``, and a completion contains ``()`` at all, only
+    if training LFs contain ``()``; a free
     pattern variable becomes any variable; an unknown predicate in an argument (a constant's type)
     becomes a training type of the same arity. An unknown conjunct, function, function body or
     whole LF has no completion (returns ``[]``).
@@ -144,10 +145,18 @@ def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
     _collect_vars(s, anchored)
     out: dict[LF, None] = {}
     for x, _ in _fill(s, tuple(anchored), 0, vocab):
+        if not vocab.allows_empty_list and _has_empty_list(x):
+            continue  # e.g. ``const(B,())`` from a literal ``()`` in the set
         out.setdefault(normalize(x), None)
         if len(out) >= limit:
             break
     return list(out)
+
+
+def _has_empty_list(x: LF) -> bool:
+    if isinstance(x, Conj) and not x.items:
+        return True
+    return any(_has_empty_list(c) for c in _children(x))
 
 
 def _collect_vars(x: LF, acc: list) -> None:

@@ -90,3 +90,16 @@ def test_min_score_keeps_every_parse_above_it(trained, rerank):
     none = parse_sets(model, toks, vocabulary=vocab, log_prior=prior.log_prob,
                       rerank=rerank, min_score=full.best.score + 1.0)
     assert none.best is None and not none.timed_out
+
+
+def test_completion_drops_empty_lists_unseen_in_training():
+    from grammar.logic import Conj, Term, Var
+    from grammar.parse_sets import complete
+
+    x = Term("answer", (Var("A"), Conj((Term("state", (Var("A"),)),
+                                        Term("const", (Var("A"), Conj(())))))))
+    seen = Vocabulary([parse("answer(A,(state(A),const(B,stateid(ohio)),loc(A,B)))")])
+    assert not seen.allows_empty_list and complete(x, seen) == []
+    assert complete(x, Vocabulary()) == [x]  # no training LFs: unrestricted
+    with_empty = Vocabulary([parse("answer(A,(state(A),const(A,())))")])
+    assert with_empty.allows_empty_list and complete(x, with_empty) == [x]
