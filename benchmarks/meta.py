@@ -4,8 +4,16 @@ For each task (sinusoid, SineLine, Letter 5-way 5-shot, digits 5-way 5-shot) eve
 meta-trained with the same episode sampler, backbone and number of meta-steps, then evaluated on
 the same test episodes: accuracy ± 95% CI, ECE and NLL (classification) or MSE ± CI and NLL
 (regression), seconds per meta-step (after compilation) and the bytes XLA plans for one compiled
-meta-step (arguments + outputs + temporaries). A second table measures that memory and the step
-time as the number of inner steps grows (NIW-Meta: SGLD steps; MAML/FOMAML: inner SGD steps).
+meta-step (arguments + outputs + temporaries).
+
+Every method is treated alike on the meta-validation split (200 episodes of the val classes,
+never the test classes): model selection keeps the meta-trained state with the best val score,
+checked every ``--val-every`` steps, and the test-time settings (:func:`test_time_grid`: NIW-Meta's
+prior/predictive/test SGLD steps, MAML's test inner steps, scratch's Adam steps and learning rate)
+are chosen on the same val episodes before the test split is evaluated once. ``niw-paper`` is
+the same NIW-Meta state with the paper's fixed test time. A second table measures that memory
+and the step time as the number of inner steps grows (NIW-Meta: SGLD steps; MAML/FOMAML: inner
+SGD steps).
 
     python benchmarks/meta.py --quick        # a few minutes on 2 CPU cores
     python benchmarks/meta.py                # longer training, 600 test episodes
@@ -22,12 +30,52 @@ import time
 import jax
 
 from bayes.meta.tasks import make_task
-from bayes.meta.train import evaluate, make_learner, meta_train, step_memory_bytes
+from bayes.meta.train import (
+    evaluate,
+    learner_config,
+    make_learner,
+    meta_train,
+    step_memory_bytes,
+)
 
 METHODS = ("niw", "maml", "fomaml", "protonet", "scratch")
 
 
-def _bench_one(task, method, steps, episodes, seed, val_every=0):
+def test_time_grid(method: str, task) -> list[dict]:
+    """Test-time settings tried on the meta-validation episodes (each method alike).
+
+    Only fields that change prediction, never training: NIW-Meta's prior (mode (n0+3)γ0 or mean
+    n0·γ0), predictive (S-sample average or plug-in at mᵢ) and test SGLD steps; MAML's and
+    FOMAML's test inner steps; scratch's Adam steps and learning rate. ProtoNet has none.
+    """
+    if method == "niw":
+        steps = (None, 200, 500) if task.kind == "regression" else (None, 20, 50, 100)
+        return [dict(test_prior=p, test_predictive=q, test_sgld_steps=t)
+                for p in ("mode", "expected") for q in ("samples", "mean") for t in steps]
+    if method in ("maml", "fomaml"):
+        inner = learner_config(method, task).inner_steps
+        return [dict(test_steps=n) for n in (inner, 2 * inner, 4 * inner)]
+    if method == "scratch":
+        return [dict(steps=n, learning_rate=lr) for n in (100, 300, 1000)
+                for lr in (3e-3, 1e-2, 3e-2)]
+    return [{}]
+
+
+def _select_test_time(method, task, state, seed, val_episodes=200):
+    """The grid point with the best score on ``val_episodes`` meta-validation episodes."""
+    sign = 1.0 if task.kind == "classification" else -1.0
+    best, best_score = {}, -float("inf")
+    for over in test_time_grid(method, task):
+        learner = make_learner(method, task, **over)
+        m, _, _ = evaluate(learner, state, task, jax.random.key(seed + 12345),
+                           episodes=val_episodes, batch=100, split="val")
+        score = sign * (m["accuracy"] if task.kind == "classification" else m["mse"])
+        if score > best_score:
+            best, best_score = over, score
+    return best, sign * best_score
+
+
+def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True):
     learner = make_learner(method, task)
     key = jax.random.key(seed)
     state = learner.init(key)
@@ -45,19 +93,20 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0):
         selected = log[-1]["selected_step"] if val_every else steps
         sec_per_step = (time.perf_counter() - start - val_s) / steps
     rows = []
-    variants = [(method, learner)]
+    chosen, val_score = ({}, None)
+    if select:
+        chosen, val_score = _select_test_time(method, task, state, seed)
+    variants = [(method, make_learner(method, task, **chosen), chosen)]
     if method == "niw":
-        # Same trained state with the paper's test time (NIW mode prior, S-sample average), and
-        # with the expected prior precision n0·γ0; the "niw" row uses the per-task defaults
-        # (chosen on meta-validation episodes, bayes/meta/train.py).
-        for name, kw in (("niw-paper", dict(test_prior="mode", test_predictive="samples")),
-                         ("niw-exp", dict(test_prior="expected", test_predictive="samples"))):
-            variants.append((name, make_learner("niw", task, **kw)))
-    for name, lr in variants:
+        # The same trained state with the paper's test time (NIW mode prior, S-sample average,
+        # the training number of SGLD steps), never tuned.
+        paper = dict(test_prior="mode", test_predictive="samples", test_sgld_steps=None)
+        variants.append(("niw-paper", make_learner("niw", task, **paper), paper))
+    for name, lr, over in variants:
         metrics, _, _ = evaluate(lr, state, task, jax.random.key(seed + 7), episodes=episodes)
         rows.append(dict(task=task.name, method=name, steps=steps, selected_step=selected,
-                         sec_per_step=sec_per_step,
-                         step_bytes=mem, **metrics))
+                         sec_per_step=sec_per_step, step_bytes=mem, test_time=over,
+                         val_score=val_score if name == method else None, **metrics))
     return rows
 
 
@@ -84,6 +133,10 @@ def _memory_curve(task_name, inner, seed):
     return rows
 
 
+def _short(over: dict) -> str:
+    return " ".join(f"{k.replace('test_', '')}={v}" for k, v in over.items()) or "-"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (a few minutes)")
@@ -96,16 +149,19 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-only", action="store_true",
                         help="only the memory curve (no training or evaluation)")
     parser.add_argument("--memory-task", default="", help="task of the memory curve")
-    parser.add_argument("--val-every", type=int, default=0, metavar="N",
+    parser.add_argument("--no-select", action="store_true",
+                        help="skip the test-time selection on meta-validation episodes")
+    parser.add_argument("--val-every", type=int, default=250, metavar="N",
                         help="model selection: keep the state with the best score on 200 "
-                             "meta-validation episodes, checked every N meta-steps (all methods)")
+                             "meta-validation episodes, checked every N meta-steps (all methods; "
+                             "0: keep the last state)")
     args = parser.parse_args(argv)
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
         episodes, inner, mem_task = 600, (1, 5, 10, 20), "letter"
     else:
-        steps = {"sinusoid": 10000, "sineline": 10000, "letter": 5000, "digits": 2000}
-        episodes, inner, mem_task = 600, (1, 5, 10, 20), "digits"
+        steps = {"sinusoid": 5000, "sineline": 5000, "letter": 5000, "digits": 2000}
+        episodes, inner, mem_task = 600, (1, 5, 10, 20), "letter"
     for item in filter(None, args.steps.split(",")):
         name, _, n = item.partition("=")
         if name not in steps or not n.isdigit():
@@ -113,7 +169,7 @@ def main(argv=None) -> int:
         steps[name] = int(n)
     results = []
     header = (f"{'task':<9} {'method':<9} {'steps':>6} {'sel':>6} {'acc/MSE':>8} {'±ci95':>7} "
-              f"{'ECE':>6} {'NLL':>7} {'ms/step':>8} {'step MB':>8}")
+              f"{'ECE':>6} {'NLL':>7} {'ms/step':>8} {'step MB':>8}  test time (val-chosen)")
     print(header)
     print("-" * len(header))
     for name in [] if args.memory_only else args.tasks.split(","):
@@ -122,14 +178,14 @@ def main(argv=None) -> int:
             if method == "protonet" and task.kind != "classification":
                 continue
             for r in _bench_one(task, method, steps[name], episodes, args.seed,
-                                args.val_every):
+                                args.val_every, select=not args.no_select):
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
                 print(f"{name:<9} {r['method']:<9} {r['steps']:>6} {r['selected_step']:>6} "
                       f"{score:>8.4f} "
                       f"{r['ci95']:>7.4f} {r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
-                      f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}",
-                      flush=True)
+                      f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}  "
+                      f"{_short(r['test_time'])}", flush=True)
     mem_task = args.memory_task or mem_task
     curve = [] if args.no_memory else _memory_curve(mem_task, inner, args.seed)
     print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")

@@ -27,6 +27,7 @@ from bayes.meta.tasks import Task
 __all__ = [
     "METHODS",
     "make_learner",
+    "learner_config",
     "data_mesh",
     "shard_episodes",
     "replicate",
@@ -59,8 +60,8 @@ _DEFAULTS = {
 }
 
 
-def make_learner(method: str, task: Task, **overrides: Any) -> MetaLearner:
-    """Builds a learner by name with per-task defaults; ``overrides`` set config fields.
+def learner_config(method: str, task: Task, **overrides: Any):
+    """The config dataclass ``make_learner`` would use (per-task defaults + ``overrides``).
 
     Raises:
         ValueError: unknown method, or a field the method's config does not have.
@@ -81,8 +82,20 @@ def make_learner(method: str, task: Task, **overrides: Any) -> MetaLearner:
         )
     if base == "maml":
         kw["first_order"] = method == "fomaml"
-        return maml(task, MAMLConfig(**kw))
-    return {"niw": niw_meta, "protonet": protonet, "scratch": scratch}[base](task, cls(**kw))
+    return cls(**kw)
+
+
+def make_learner(method: str, task: Task, **overrides: Any) -> MetaLearner:
+    """Builds a learner by name with per-task defaults; ``overrides`` set config fields.
+
+    Raises:
+        ValueError: unknown method, or a field the method's config does not have.
+    """
+    config = learner_config(method, task, **overrides)
+    base = "maml" if method in ("maml", "fomaml") else method
+    return {"niw": niw_meta, "maml": maml, "protonet": protonet, "scratch": scratch}[base](
+        task, config
+    )
 
 
 def data_mesh(devices=None) -> Mesh:
