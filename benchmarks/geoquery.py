@@ -6,7 +6,8 @@ sentences counted as failures), ``median_seconds`` and the settings. ``--quick``
 iteration and parses the first 30 test sentences.
 
 Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]
-[--search candidates|sets|union] [--sets-time-limit S] [--rules seating|table] [--model DIR]``
+[--search candidates|sets|union] [--sets-time-limit S] [--leaf-beam NATS] [--max-cell-items N]
+[--rules seating|table] [--model DIR]``
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def main(argv=None) -> dict:
                          "with the prior (0: exact A* with the prior's set bound)")
     ap.add_argument("--beam", type=float, default=0.0,
                     help="sets search: keep HDP paths within this many nats of the best (0: all)")
+    ap.add_argument("--leaf-beam", type=float, default=None,
+                    help="sets/union: leaves of featured preterminals from the training leaf LFs, "
+                         "kept within this many nats of the span's best segmentation "
+                         "(grammar.parse_leaves; default: the exact path-set leaves)")
+    ap.add_argument("--max-cell-items", type=int, default=0,
+                    help="sets/union: pop at most this many items per (nonterminal, span) cell "
+                         "(0: no limit, exact)")
     ap.add_argument("--rules", choices=["seating", "table"], default="table",
                     help="rule probabilities at parse time: seating (walk the HDP tables per "
                          "query) or table (one jit predictive pass per HDP, then lookups; "
@@ -88,6 +96,10 @@ def main(argv=None) -> dict:
                                     beliefs=beliefs)
         log_prior, prior_bound = prior.log_prob, prior.set_bound
     space = parsing.CandidateSpace(model, [e.lf for e in tr + extra])
+    leaves = None
+    if args.leaf_beam is not None:
+        from grammar.parse_leaves import LeafLexicon
+        leaves = LeafLexicon.from_training(model, state.trees, lex, beam=args.leaf_beam)
     vocab = Vocabulary([e.lf for e in tr + extra])
     t1 = time.perf_counter()
     if args.rules == "table":
@@ -104,12 +116,14 @@ def main(argv=None) -> dict:
                             log_prior=log_prior, prior_bound=prior_bound,
                             time_limit=args.time_limit, sets_time_limit=args.sets_time_limit,
                             predictors=preds, depth=args.depth, rerank=args.rerank or None,
-                            beam=args.beam or None)
+                            beam=args.beam or None, leaves=leaves,
+                            max_cell_items=args.max_cell_items or None)
         elif args.search == "sets":
             r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=log_prior,
                            prior_bound=prior_bound, time_limit=args.time_limit,
                            predictors=preds, rerank=args.rerank or None,
-                           beam=args.beam or None)
+                           beam=args.beam or None, leaves=leaves,
+                           max_cell_items=args.max_cell_items or None)
         else:
             r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=log_prior,
                               time_limit=args.time_limit, predictors=preds,
@@ -129,7 +143,9 @@ def main(argv=None) -> dict:
                 "time_limit": args.time_limit, "seed": args.seed, "search": args.search,
                 "rerank": args.rerank if args.search != "candidates" else None,
                 "sets_time_limit": args.sets_time_limit if args.search == "union" else None,
-                "rules": args.rules, "table_seconds": round(table_s, 2)})
+                "leaf_beam": args.leaf_beam, "max_cell_items": args.max_cell_items or None,
+                "rules": args.rules,
+                "table_seconds": round(table_s, 2)})
     print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")
     for k in ("n", "answered", "correct", "accuracy", "precision", "recall",
               "recall_with_remaining", "median_seconds", "train_seconds"):

@@ -60,15 +60,14 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from grammar import hdp
 from grammar.chart import viterbi
 from grammar.derivation import NEG_INF, GrammarModel
 from grammar.features import feature
 from grammar.features_refine import refine
-from grammar.logic import LF, Conj, Disj, Empty, List, Not, Num, Term, Var
-from grammar.logic_canonical import FUNCTIONS
+from grammar.logic import LF, Num
 from grammar.parse import (
     Parse,
     ParseResult,
@@ -77,178 +76,26 @@ from grammar.parse import (
     sentence_bounds,
     unknown_words,
 )
+from grammar.parse_complete import Vocabulary, complete
+from grammar.parse_leaves import LeafLexicon
 from grammar.parse_outside import outside_bounds
-from grammar.transforms import normalize
-from grammar.transforms_sets import ANY, Any, AnyFunction, AnyPred, Seq, intersect, is_free
+from grammar.transforms_sets import ANY, intersect
 
 __all__ = ["parse_sets", "complete", "Vocabulary"]
 
 _ITEM, _PENDING, _FINAL = 0, 1, 2
 
 
-class Vocabulary:
-    """What completion may use: the arities of every functor and the constant types, read from
-    training LFs (never from a test LF).
-
-    Args:
-        lfs: training logical forms.
-    """
-
-    def __init__(self, lfs: Iterable[LF] = ()) -> None:
-        self.arities: dict[str, set[int]] = {}
-        self.types: set[str] = set()
-        self.n_lfs = 0
-        self.empty_lists = False  # does an empty conjunct list ``()`` occur in training?
-        for lf in lfs:
-            self.n_lfs += 1
-            self._walk(lf)
-
-    @property
-    def allows_empty_list(self) -> bool:
-        """Whether completion may close an open list with nothing in it (only if training
-        has ``()`` somewhere, or no training LFs were given)."""
-        return self.empty_lists or self.n_lfs == 0
-
-    def _walk(self, x: LF) -> None:
-        if isinstance(x, Conj) and not x.items:
-            self.empty_lists = True
-        if isinstance(x, Term):
-            self.arities.setdefault(x.functor, set()).add(len(x.args))
-            if x.functor == "const" and len(x.args) == 2 and isinstance(x.args[1], Term):
-                self.types.add(x.args[1].functor)
-        for c in getattr(x, "children", ()) or ():
-            self._walk(c)
-
-
-def _children(x: LF):
-    if isinstance(x, Term):
-        return x.args
-    if isinstance(x, Conj | Disj | List):
-        return x.items
-    if isinstance(x, Not):
-        return (x.body,)
-    return ()
-
-
-def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
-    """Concrete LFs of the pattern ``s`` (normalised, deduplicated, at most ``limit``).
-
-    Open conjunct lists are closed; a wildcard argument of a predicate becomes a variable of the
-    pattern or a fresh one, or is dropped where the functor's training arity allows it; an open
-    list with no known conjunct closes to ``()``, and a completion contains ``()`` at all, only
-    if training LFs contain ``()``; a free
-    pattern variable becomes any variable; an unknown predicate in an argument (a constant's type)
-    becomes a training type of the same arity. An unknown conjunct, function, function body or
-    whole LF has no completion (returns ``[]``).
-    """
-    anchored: list[Var] = []
-    _collect_vars(s, anchored)
-    out: dict[LF, None] = {}
-    for x, _ in _fill(s, tuple(anchored), 0, vocab):
-        if not vocab.allows_empty_list and _has_empty_list(x):
-            continue  # e.g. ``const(B,())`` from a literal ``()`` in the set
-        out.setdefault(normalize(x), None)
-        if len(out) >= limit:
-            break
-    return list(out)
-
-
-def _has_empty_list(x: LF) -> bool:
-    if isinstance(x, Conj) and not x.items:
-        return True
-    return any(_has_empty_list(c) for c in _children(x))
-
-
-def _collect_vars(x: LF, acc: list) -> None:
-    if isinstance(x, Var) and not is_free(x):
-        if x not in acc:
-            acc.append(x)
-        return
-    for c in (x.children if isinstance(x, Seq | AnyPred | AnyFunction) else _children(x)):
-        _collect_vars(c, acc)
-
-
-def _var_choices(pool: tuple, fresh: int):
-    for v in pool:
-        yield v, pool, fresh
-    v = Var(f"_N{fresh}")
-    yield v, pool + (v,), fresh + 1
-
-
-def _fill(x: LF, pool: tuple, fresh: int, vocab: Vocabulary, arg: bool = False):
-    """Yields ``(concrete, (pool, fresh))`` completions of ``x``."""
-    if isinstance(x, Any):
-        if not arg:
-            return
-        for v, p, f in _var_choices(pool, fresh):
-            yield v, (p, f)
-        return
-    if is_free(x):
-        for v, p, f in _var_choices(pool, fresh):
-            yield v, (p, f)
-        return
-    if isinstance(x, AnyFunction):
-        return
-    if isinstance(x, AnyPred):
-        if not arg:
-            return
-        for t in sorted(vocab.types):
-            yield from _fill(Term(t, x.args), pool, fresh, vocab, arg=True)
-        return
-    if isinstance(x, Seq):
-        items = x.prefix + x.suffix
-        if not items and not vocab.allows_empty_list:
-            return  # ``()`` never occurs in training (e.g. ``const(B,())`` on GeoQuery)
-        for seq, st in _fill_all(items, pool, fresh, vocab, False):
-            yield (seq[0] if len(seq) == 1 else Conj(seq)), st
-        return
-    if isinstance(x, Term):
-        if x.functor in FUNCTIONS and any(isinstance(a, Any) and not a.nonempty and k > 0
-                                          for k, a in enumerate(x.args)):
-            return  # an unknown function body (a variable is never a body)
-        args = list(x.args)
-        n_fixed = len(args)
-        while n_fixed and isinstance(args[n_fixed - 1], Any | Empty) and not (
-                isinstance(args[n_fixed - 1], Any) and args[n_fixed - 1].nonempty):
-            n_fixed -= 1
-        lengths = sorted(a for a in vocab.arities.get(x.functor, {len(args)})
-                         if n_fixed <= a <= max(len(args), n_fixed))
-        if not lengths and not any(isinstance(a, Any) for a in args):
-            lengths = [len(args)]
-        for n in lengths:
-            head = args[:n] + [Empty()] * (n - len(args))
-            if any(isinstance(a, Empty) for a in head):
-                continue
-            for filled, st in _fill_all(tuple(head), pool, fresh, vocab, True):
-                yield Term(x.functor, filled), st
-        return
-    if isinstance(x, Conj | Disj | List):
-        for filled, st in _fill_all(x.items, pool, fresh, vocab, False):
-            yield type(x)(filled), st
-        return
-    if isinstance(x, Not):
-        for b, st in _fill(x.body, pool, fresh, vocab):
-            yield Not(b), st
-        return
-    yield x, (pool, fresh)
-
-
-def _fill_all(items: tuple, pool: tuple, fresh: int, vocab: Vocabulary, arg: bool):
-    if not items:
-        yield (), (pool, fresh)
-        return
-    for first, (p, f) in _fill(items[0], pool, fresh, vocab, arg):
-        for rest, st in _fill_all(items[1:], p, f, vocab, arg):
-            yield (first,) + rest, st
-
-
 class _Search:
     """One sentence's agenda, chart and memos."""
 
     def __init__(self, model: GrammarModel, tokens: tuple, preds: dict, max_open: int,
-                 beam: float | None = None) -> None:
+                 beam: float | None = None, leaf_lexicon: LeafLexicon | None = None,
+                 vocab: Vocabulary | None = None) -> None:
         self.model, self.tokens, self.preds, self.max_open = model, tokens, preds, max_open
         self.beam = beam
+        self.leaf_lexicon = leaf_lexicon
+        self.vocab = vocab
         self.by_child: dict[str, list] = {}
         for a, rules in model.rules.items():
             for atom, kids in rules:
@@ -328,6 +175,7 @@ class _Search:
 
     def leaves(self) -> list[tuple[str, int, int, LF, float]]:
         m, toks, n = self.model, self.tokens, len(self.tokens)
+        lex = self.leaf_lexicon
         out = []
         for b in m.grammar.nonterminals:
             kind = m.kind(b)
@@ -348,9 +196,14 @@ class _Search:
                             continue
                     elif span not in m.words.get(b, ()):
                         continue
+                    if lex is not None and lex.featured(m, b):
+                        for x in lex.lfs.get(b, ()):
+                            for s, lp in self.options(b, x, span):
+                                out.append((b, i, j, s, lp))
+                        continue
                     for s, lp in self.options(b, ANY, span):
                         out.append((b, i, j, s, lp))
-        return out
+        return out if lex is None else lex.prune(m, out, n)
 
     # ---------------------------------------------------------------- combination
     def _left(self, kids, pos: int, end: int, sets: tuple, score: float):
@@ -383,8 +236,11 @@ class _Search:
             for left, sets, sc in self._left(kids, pos, i, own, score):
                 for right, sets2, sc2 in self._right(kids, pos + 1, j, sets, sc):
                     for p in sets2:
+                        if self.vocab is not None and not self.vocab.possible(p):
+                            continue
                         for r, lr in self.options(a, p, atom):
-                            yield a, left, right, r, sc2 + lr
+                            if self.vocab is None or r is p or self.vocab.possible(r):
+                                yield a, left, right, r, sc2 + lr
 
 
 def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = None,
@@ -393,7 +249,9 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
                time_limit: float | None = None, max_open_tokens: int = 4,
                predictors: dict | None = None, max_items: int = 200_000,
                max_completions: int = 2000, beam: float | None = None,
-               rerank: int | None = None, min_score: float | None = None) -> ParseResult:
+               rerank: int | None = None, min_score: float | None = None,
+               leaves: LeafLexicon | None = None,
+               max_cell_items: int | None = None) -> ParseResult:
     """k-best parses of ``tokens`` by A* over (nonterminal, span, LF set) items.
 
     Args:
@@ -442,7 +300,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     inside = sentence_bounds(model, tokens, max_open_tokens=max_open_tokens, predictors=preds)
     root_bound = inside.get((model.start, 0, n), NEG_INF)
     outside = outside_bounds(model, inside, n, predictors=preds)
-    search = _Search(model, tokens, preds, max_open_tokens, beam)
+    search = _Search(model, tokens, preds, max_open_tokens, beam, leaves, vocab)
     agenda: list = []
     tie = itertools.count()
     floor = min_score
@@ -458,6 +316,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
     for leaf in search.leaves():
         push_item(*leaf)
     popped: set = set()
+    cell_count: dict = {}
     seen_lf: set = set()
     done: set = set()
     parses: list[Parse] = []
@@ -488,6 +347,11 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         if key in popped:
             continue
         popped.add(key)
+        if max_cell_items is not None:
+            cell = (a, i, j)
+            if cell_count.get(cell, 0) >= max_cell_items:
+                continue
+            cell_count[cell] = cell_count.get(cell, 0) + 1
         n_items += 1
         if n_items > max_items:
             timed_out = True

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from grammar.derivation import GrammarModel
 from grammar.logic import LF
 from grammar.parse import ParseResult, parse
+from grammar.parse_leaves import LeafLexicon
 from grammar.parse_sets import Vocabulary, parse_sets
 
 __all__ = ["parse_union"]
@@ -41,7 +42,9 @@ def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
                 prior_bound: Callable[[LF], float] | None = None, k: int = 1,
                 time_limit: float | None = None, sets_time_limit: float | None = None,
                 max_open_tokens: int = 4, predictors: dict | None = None, depth: int = 2,
-                rerank: int | None = 10, beam: float | None = None) -> ParseResult:
+                rerank: int | None = 10, beam: float | None = None,
+                leaves: LeafLexicon | None = None, max_cell_items: int | None = None
+                ) -> ParseResult:
     """k-best parses of ``tokens`` over the candidate set and the LFs the set search reaches.
 
     Args:
@@ -60,6 +63,8 @@ def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         depth: the candidate search's bound depth.
         rerank: the set search's ``rerank`` (None: exact A* with ``prior_bound``).
         beam: the set search's ``beam``.
+        leaves: the set search's ``leaves`` (:class:`grammar.parse_leaves.LeafLexicon`).
+        max_cell_items: the set search's ``max_cell_items``.
 
     Returns:
         A :class:`grammar.parse.ParseResult`: the union's k best by exact score;
@@ -80,7 +85,8 @@ def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
                    prior_bound=prior_bound, k=k,
                    time_limit=sets_time_limit if sets_time_limit is not None else time_limit,
                    max_open_tokens=max_open_tokens, predictors=predictors, rerank=rerank,
-                   beam=beam, min_score=floor)
+                   beam=beam, min_score=floor, leaves=leaves,
+                   max_cell_items=max_cell_items)
     best: dict = {}
     for p in a.parses + b.parses:
         if p.lf not in best or p.score > best[p.lf].score:
