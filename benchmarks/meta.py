@@ -49,9 +49,14 @@ def test_time_grid(method: str, task) -> list[dict]:
     FOMAML's test inner steps; scratch's Adam steps and learning rate. ProtoNet has none.
     """
     if method == "niw":
-        steps = (None, 200, 500) if task.kind == "regression" else (None, 20, 50, 100)
-        return [dict(test_prior=p, test_predictive=q, test_sgld_steps=t)
-                for p in ("mode", "expected") for q in ("samples", "mean") for t in steps]
+        # SGLD (steps, step size, temperature); None = the training value.
+        runs = ([(None, None, None), (200, None, None), (500, None, None)]
+                if task.kind == "regression"
+                else [(None, None, None), (20, None, None), (100, 0.01, 1e-4)])
+        runs = [dict(test_sgld_steps=t, test_sgld_step_size=e, test_temperature=c)
+                for t, e, c in runs]
+        return [dict(test_prior=p, test_predictive=q, **r)
+                for p in ("mode", "expected") for q in ("samples", "mean") for r in runs]
     if method in ("maml", "fomaml"):
         inner = learner_config(method, task).inner_steps
         return [dict(test_steps=n) for n in (inner, 2 * inner, 4 * inner)]
@@ -100,7 +105,8 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True):
     if method == "niw":
         # The same trained state with the paper's test time (NIW mode prior, S-sample average,
         # the training number of SGLD steps), never tuned.
-        paper = dict(test_prior="mode", test_predictive="samples", test_sgld_steps=None)
+        paper = dict(test_prior="mode", test_predictive="samples", test_sgld_steps=None,
+                     test_sgld_step_size=None, test_temperature=None)
         variants.append(("niw-paper", make_learner("niw", task, **paper), paper))
     for name, lr, over in variants:
         metrics, _, _ = evaluate(lr, state, task, jax.random.key(seed + 7), episodes=episodes)
@@ -134,7 +140,8 @@ def _memory_curve(task_name, inner, seed):
 
 
 def _short(over: dict) -> str:
-    return " ".join(f"{k.replace('test_', '')}={v}" for k, v in over.items()) or "-"
+    items = [(k.replace("test_", "").replace("sgld_", ""), v) for k, v in over.items()]
+    return " ".join(f"{k}={v}" for k, v in items if v is not None) or "-"
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,21 @@ Test time (note §1.8): φ* = mode of q(φ) (prior precision (n₀+3)γ₀, ``te
 its mean precision n₀γ₀ (``"expected"``), the same SGLD fit + closed form on the support, and
 predictions averaged over ``n_samples_test`` weight samples (``test_predictive="samples"``, the
 paper's choice) or made at the posterior mean mᵢ (``"mean"``, a plug-in deviation chosen per task
-on validation episodes where the sample noise of a low precision hurts).
+on validation episodes where the sample noise of a low precision hurts). The test-time SGLD run
+may differ from the training one (``test_sgld_steps``, ``test_sgld_step_size``,
+``test_temperature``; None = the training value): with the Adam preconditioner every coordinate
+moves by about ε per step, so a long run at the training ε = 0.03 and τ = 0.01 random-walks away
+from the meta-learned m₀ (digits val accuracy 96% at 20 steps, 89-94% at 100); a finer, colder
+run (ε = 0.01, τ = 1e-4, 100 steps) adapts further without that drift (97.5%).
+
+Why the GGN (Laplace) precision fails for classification (``precision="ggn"``; measured on
+Letter): the softmax curvature of 25 support points is small (≤ 1/4 per point and output), so
+the closed form shrinks the support fit m̄ toward m₀ by a factor n₀γ₀/(A + n₀γ₀) that is large.
+With per-episode label permutations m₀ carries no label information, so every bit of shrinkage
+undoes adaptation: at γ₀ = 1e4 (mᵢ ≈ m₀) val accuracy is chance (21%), at γ₀ = 100 it reaches
+44% after 1000 meta-steps, while the saturated SGLD precision (A = ``a_max`` ≫ n₀γ₀, so mᵢ ≈ m̄)
+gives 74-77%. A small γ₀ would remove the shrinkage but its prior samples (std 1/√γ₀ on the
+~55% of weights no support point constrains, ``floor_frac``) then swamp the query loss.
 
 Choices where the paper is unverified (see the project note), documented here:
     * the Adam-preconditioned SGLD of the (second-hand) official code by default, U = n_support x
@@ -110,6 +124,8 @@ class NIWMetaConfig:
     precision: str = "ggn"
     taylor: bool = False
     test_sgld_steps: int | None = None
+    test_sgld_step_size: float | None = None
+    test_temperature: float | None = None
     a_min: float = 1e-4
     a_max: float = 1e3
     n0_init: float = 1.0
@@ -175,26 +191,29 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
     test_steps = config.sgld_steps if config.test_sgld_steps is None else config.test_sgld_steps
     if test_steps - config.burnin < 1:
         raise ValueError(f"test_sgld_steps: expected > burnin = {config.burnin}, got {test_steps}")
+    test_step_size = (config.sgld_step_size if config.test_sgld_step_size is None
+                      else config.test_sgld_step_size)
+    test_temp = config.temperature if config.test_temperature is None else config.test_temperature
     net = network(task)
     opt = optax.adam(config.learning_rate)
 
-    def fit(key, m0, x, y, steps):
+    def fit(key, m0, x, y, steps, step_size=config.sgld_step_size, temp=config.temperature):
         """(m̄, A, g, (clamped_frac, floor_frac)) for one support set; constants w.r.t. L₀."""
         n = x.shape[0]
         energy = lambda th: n * net.nll(task, th, x, y)
         g = sgld_gaussian_fit(
             key, energy, jax.lax.stop_gradient(m0), steps=steps,
-            burnin=config.burnin, step_size=config.sgld_step_size,
-            temperature=config.temperature, a_min=config.a_min, a_max=config.a_max,
+            burnin=config.burnin, step_size=step_size,
+            temperature=temp, a_min=config.a_min, a_max=config.a_max,
             preconditioner=config.preconditioner,
         )
         mean, precision, clamped = g.mean, g.precision, (g.clamped_frac, g.floor_frac)
         if config.precision == "ggn":
             # Laplace precision of the tempered episode posterior exp(−U/τ) the SGLD targets.
-            raw = ggn_diagonal(net.apply, mean, x, task.kind, task.lik_std) / config.temperature
+            raw = ggn_diagonal(net.apply, mean, x, task.kind, task.lik_std) / temp
             clamped = _clip_fractions(raw, config.a_min, config.a_max)
             precision = jnp.clip(raw, config.a_min, config.a_max)
-        grad = jax.grad(energy)(mean) / config.temperature if config.taylor else None
+        grad = jax.grad(energy)(mean) / temp if config.taylor else None
         return mean, precision, grad, clamped
 
     def episode_loss(params, key, x_s, y_s, x_q, y_q):
@@ -250,7 +269,8 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
                 steps=config.test_vi_steps, learning_rate=config.test_vi_lr,
             )
         else:
-            mean, precision, grad, _ = fit(k_fit, params.m0, x_s, y_s, test_steps)
+            mean, precision, grad, _ = fit(k_fit, params.m0, x_s, y_s, test_steps,
+                                           test_step_size, test_temp)
             m_i, gam_i = local_posterior(mean, precision, params.m0, prior, grad)
         if config.test_predictive == "mean":  # plug-in prediction at the posterior mean mᵢ
             thetas = m_i[None, :]

@@ -53,7 +53,14 @@ _DEFAULTS = {
         "test_prior": "expected", "test_predictive": "mean",
     },
     ("niw", "sineline"): {"test_sgld_steps": 500},
-    ("niw", "classification"): {"learning_rate": 1e-3, "precision": "sgld"},
+    # Classification test time chosen on 200 val episodes of Letter (5000 meta-steps) and digits
+    # (2500): expected prior, plug-in at mᵢ, 100 cold (τ = 1e-4) SGLD steps of ε = 0.01 (val
+    # accuracy 79.9% / 97.5% vs the paper's test time 76.6% / 94.1%).
+    ("niw", "classification"): {
+        "learning_rate": 1e-3, "precision": "sgld", "test_prior": "expected",
+        "test_predictive": "mean", "test_sgld_steps": 100, "test_sgld_step_size": 0.01,
+        "test_temperature": 1e-4,
+    },
     ("scratch", "sinusoid"): {"steps": 1000, "learning_rate": 3e-3},
     ("scratch", "sineline"): {"steps": 300, "learning_rate": 3e-2},
     ("scratch", "letter"): {"steps": 300, "learning_rate": 3e-3},

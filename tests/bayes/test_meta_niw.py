@@ -186,3 +186,26 @@ def test_mean_predictive_is_the_plug_in_limit_of_the_sample_average(key):
     assert np.max(np.abs(preds[1.0, "mean"] - preds[1.0, "samples"])) > 1e-2
     with pytest.raises(ValueError, match="test_predictive"):
         make_learner("niw", task, test_predictive="median")
+
+
+def test_test_time_sgld_settings_change_prediction_only(key):
+    """``test_sgld_step_size``/``test_temperature`` act at test time only: None reproduces the
+    training values exactly, other values change the prediction but never the meta-step."""
+    task = make_task("letter")
+    eps = task.sample(key, 2, "test")
+    k = jax.random.key(5)
+    common = dict(sgld_steps=3, burnin=1, test_sgld_steps=4, test_predictive="mean")
+    variants = {
+        "none": dict(test_sgld_step_size=None, test_temperature=None),
+        "same": dict(test_sgld_step_size=0.03, test_temperature=0.01),
+        "cold": dict(test_sgld_step_size=0.01, test_temperature=1e-4),
+    }
+    preds, steps = {}, {}
+    for name, kw in variants.items():
+        learner = make_learner("niw", task, sgld_step_size=0.03, temperature=0.01, **common, **kw)
+        state = learner.init(key)
+        preds[name] = np.asarray(learner.predict(k, state, eps))
+        steps[name] = np.asarray(learner.step(k, state, eps)[0].params.m0)
+    np.testing.assert_array_equal(preds["none"], preds["same"])
+    assert np.max(np.abs(preds["cold"] - preds["none"])) > 1e-3
+    np.testing.assert_array_equal(steps["cold"], steps["none"])
