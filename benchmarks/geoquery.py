@@ -6,8 +6,8 @@ sentences counted as failures), ``median_seconds`` and the settings. ``--quick``
 iteration and parses the first 30 test sentences.
 
 Usage: ``python benchmarks/geoquery.py [--quick] [--iterations N] [--limit N] [--time-limit S]
-[--search candidates|sets|union] [--sets-time-limit S] [--leaf-beam NATS] [--max-cell-items N]
-[--rules seating|table] [--model DIR]``
+[--search candidates|sets|union|cascade] [--sets-time-limit S] [--leaf-beam NATS]
+[--max-cell-items N] [--rules seating|table] [--model DIR]``
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from grammar.evaluate import is_correct, summarise
 from grammar.grammar import DATA_DIR, read_examples, read_grammar, read_lexicon
 from grammar.logic import to_text
 from grammar.parse_sets import Vocabulary, parse_sets
-from grammar.parse_union import parse_union
+from grammar.parse_union import parse_cascade, parse_union
 from grammar.rule_table import RuleTable
 
 
@@ -41,11 +41,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default=None,
                     help="a model directory: loaded if it exists, else trained and saved there")
     ap.add_argument("--depth", type=int, default=2, help="A* bound depth (see grammar.parse)")
-    ap.add_argument("--search", choices=["candidates", "sets", "union"], default="candidates",
+    ap.add_argument("--search", choices=["candidates", "sets", "union", "cascade"],
+                    default="candidates",
                     help="candidates: A* over training structures with constants swapped "
                          "(grammar.parse); sets: A* over (nonterminal, span, LF set) items "
                          "(grammar.parse_sets); union: both, best exact score "
-                         "(grammar.parse_union)")
+                         "(grammar.parse_union); cascade: sets, then candidates if sets "
+                         "found nothing (grammar.parse_union.parse_cascade)")
     ap.add_argument("--sets-time-limit", type=float, default=None,
                     help="union search: seconds for the set search (default: --time-limit)")
     ap.add_argument("--rerank", type=int, default=10,
@@ -111,8 +113,9 @@ def main(argv=None) -> dict:
     items = test[:limit] if limit else test
     predicted, secs = [], []
     for e in items:
-        if args.search == "union":
-            r = parse_union(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
+        if args.search in ("union", "cascade"):
+            combine = parse_union if args.search == "union" else parse_cascade
+            r = combine(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
                             log_prior=log_prior, prior_bound=prior_bound,
                             time_limit=args.time_limit, sets_time_limit=args.sets_time_limit,
                             predictors=preds, depth=args.depth, rerank=args.rerank or None,
@@ -142,7 +145,8 @@ def main(argv=None) -> dict:
                 "train_seconds": round(train_s, 1), "prior": args.prior,
                 "time_limit": args.time_limit, "seed": args.seed, "search": args.search,
                 "rerank": args.rerank if args.search != "candidates" else None,
-                "sets_time_limit": args.sets_time_limit if args.search == "union" else None,
+                "sets_time_limit": (args.sets_time_limit if args.search in ("union", "cascade")
+                                    else None),
                 "leaf_beam": args.leaf_beam, "max_cell_items": args.max_cell_items or None,
                 "rules": args.rules,
                 "table_seconds": round(table_s, 2)})

@@ -33,7 +33,7 @@ from grammar.parse import ParseResult, parse
 from grammar.parse_leaves import LeafLexicon
 from grammar.parse_sets import Vocabulary, parse_sets
 
-__all__ = ["parse_union"]
+__all__ = ["parse_union", "parse_cascade"]
 
 
 def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
@@ -102,5 +102,63 @@ def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         in_a = any(p.lf is top or p.lf == top for p in a.parses)
         in_b = any(p.lf is top or p.lf == top for p in b.parses)
         src = "both" if in_a and in_b else ("candidates" if in_a else "sets")
+    object.__setattr__(res, "source", src)
+    return res
+
+
+def parse_cascade(model: GrammarModel, tokens, candidates: Iterable[LF], *,
+                  vocabulary: Vocabulary | None = None,
+                  log_prior: Callable[[LF], float] | None = None,
+                  prior_bound: Callable[[LF], float] | None = None, k: int = 1,
+                  time_limit: float | None = None, sets_time_limit: float | None = None,
+                  max_open_tokens: int = 4, predictors: dict | None = None, depth: int = 2,
+                  rerank: int | None = None, beam: float | None = None,
+                  leaves: LeafLexicon | None = None, max_cell_items: int | None = None
+                  ) -> ParseResult:
+    """The set search first; the candidate search only for what it leaves unanswered.
+
+    The set search's parses come first (in their exact-score order); if it returns fewer than
+    ``k`` (none when it finds no root parse within ``sets_time_limit`` or its pruning leaves
+    nothing), the candidate search runs and its parses not already listed follow. Unlike
+    :func:`parse_union` the two lists are not merged by score: with the set search's leaf
+    lexicon and cell cap (:class:`grammar.parse_leaves.LeafLexicon`, ``max_cell_items``) its
+    answer, when it has one, is more often right than a higher-scoring candidate (the model
+    itself ranks some wrong training structures above the right LF, e.g. ``largest`` for
+    *smallest*, see the README), so the cascade trusts it and uses the candidate set as the
+    fallback.
+
+    Args: as :func:`parse_union` (``rerank`` defaults to None here: exact A* with
+        ``prior_bound``).
+
+    Returns:
+        A :class:`grammar.parse.ParseResult` with ``source`` ``"sets"``, ``"candidates"`` or
+        None (no parse); ``n_candidates``/``n_scored`` summed over the searches that ran.
+
+    Raises:
+        ValueError: ``k < 1`` or an empty sentence.
+    """
+    t0 = time.perf_counter()
+    tokens = tuple(tokens)
+    if k < 1:
+        raise ValueError(f"k: expected a positive integer, got {k}")
+    b = parse_sets(model, tokens, vocabulary=vocabulary, log_prior=log_prior,
+                   prior_bound=prior_bound, k=k,
+                   time_limit=sets_time_limit if sets_time_limit is not None else time_limit,
+                   max_open_tokens=max_open_tokens, predictors=predictors, rerank=rerank,
+                   beam=beam, leaves=leaves, max_cell_items=max_cell_items)
+    parses = list(b.parses)
+    n_cand, n_scored, timed_out = b.n_candidates, b.n_scored, b.timed_out
+    src = "sets" if parses else None
+    if len(parses) < k:
+        a = parse(model, tokens, candidates, log_prior=log_prior, k=k, time_limit=time_limit,
+                  max_open_tokens=max_open_tokens, predictors=predictors, depth=depth)
+        seen = {p.lf for p in parses}
+        parses += [p for p in a.parses if p.lf not in seen][:k - len(parses)]
+        n_cand, n_scored = n_cand + a.n_candidates, n_scored + a.n_scored
+        timed_out = timed_out or a.timed_out
+        if src is None and parses:
+            src = "candidates"
+    res = ParseResult(tuple(parses), b.unknown_words, n_cand, n_scored, timed_out,
+                      time.perf_counter() - t0, b.root_bound)
     object.__setattr__(res, "source", src)
     return res

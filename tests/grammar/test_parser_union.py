@@ -15,7 +15,7 @@ from test_parser_tiny import NOUNS, RELS, STATES, _examples, train_tiny
 from grammar import chart
 from grammar.logic import parse
 from grammar.parse_sets import Vocabulary, parse_sets
-from grammar.parse_union import parse_union
+from grammar.parse_union import parse_cascade, parse_union
 from grammar.transforms import normalize
 
 
@@ -103,3 +103,26 @@ def test_completion_drops_empty_lists_unseen_in_training():
     assert complete(x, Vocabulary()) == [x]  # no training LFs: unrestricted
     with_empty = Vocabulary([parse("answer(A,(state(A),const(A,())))")])
     assert with_empty.allows_empty_list and complete(x, with_empty) == [x]
+
+
+def test_cascade_uses_the_set_search_and_falls_back_to_the_candidates(trained):
+    model, prior, vocab = trained
+    toks = "what rivers are in ohio".split()
+    domain = _domain()
+    exact = _scores(model, prior, toks, domain)
+    cands = [x for x in domain if x is not exact[0][1]]
+    r = parse_cascade(model, toks, cands, vocabulary=vocab, log_prior=prior.log_prob,
+                      prior_bound=prior.set_bound, k=1)
+    assert r.source == "sets" and r.best.lf is exact[0][1]
+    np.testing.assert_allclose(r.best.score, exact[0][0], rtol=1e-9)
+    # the set search finds nothing (no time): the candidate search's best (the runner-up)
+    r = parse_cascade(model, toks, cands, vocabulary=vocab, log_prior=prior.log_prob,
+                      sets_time_limit=0.0, time_limit=None)
+    assert r.source == "candidates" and r.best.lf is exact[1][1]
+    np.testing.assert_allclose(r.best.score, exact[1][0], rtol=1e-9)
+    # k larger than the set search's list: the candidates fill it, without duplicates
+    r = parse_cascade(model, toks, cands, vocabulary=vocab, log_prior=prior.log_prob, k=4,
+                      max_cell_items=1)
+    assert len({p.lf for p in r.parses}) == len(r.parses) == 4
+    with pytest.raises(ValueError, match="k"):
+        parse_cascade(model, toks, cands, k=0)
