@@ -44,13 +44,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--prior", choices=["hdp", "uniform"], default="hdp")
     q.add_argument("--time-limit", type=float, default=20.0, help="seconds per sentence")
     q.add_argument("--k", type=int, default=1, help="parses kept per sentence")
-    q.add_argument("--search", choices=["candidates", "sets", "union"], default="candidates",
+    q.add_argument("--search", choices=["candidates", "sets", "union", "cascade"],
+                   default="candidates",
                    help="candidates: A* over training structures with constants swapped in; "
                         "sets: A* over (nonterminal, span, LF set) items (grammar.parse_sets); "
-                        "union: both, best exact score (grammar.parse_union)")
+                        "union: both, best exact score (grammar.parse_union); cascade: sets, "
+                        "then candidates where sets finds nothing")
     q.add_argument("--rerank", type=int, default=0,
                    help="sets/union: collect this many derivable LFs by likelihood and rerank "
                         "with the prior (inexact, faster; 0: exact A* with the prior's bound)")
+    q.add_argument("--leaf-beam", type=float, default=None,
+                   help="sets/union/cascade: leaves from the training leaf LFs within this many "
+                        "nats of the span's best segmentation (grammar.parse_leaves; default: "
+                        "the exact path-set leaves)")
+    q.add_argument("--max-cell-items", type=int, default=0,
+                   help="sets/union/cascade: items popped per (nonterminal, span) (0: no cap)")
     q.add_argument("--rules", choices=["table", "seating"], default="table",
                    help="rule probabilities: one jit predictive pass per HDP (table) or a "
                         "seating walk per query")
@@ -106,8 +114,9 @@ def parse_command(args: argparse.Namespace) -> int:
     from grammar.grammar import read_examples
     from grammar.logic import to_text
     from grammar.logic_types import read_ontology
+    from grammar.parse_leaves import LeafLexicon
     from grammar.parse_sets import Vocabulary, parse_sets
-    from grammar.parse_union import parse_union
+    from grammar.parse_union import parse_cascade, parse_union
     from grammar.prior import SemanticPrior, UniformPrior
     from grammar.rule_table import RuleTable
 
@@ -132,19 +141,23 @@ def parse_command(args: argparse.Namespace) -> int:
     else:
         scorer, preds = model, parsing._predictors(model)
     bound = getattr(prior, "set_bound", None)
+    leaves = (None if args.leaf_beam is None else
+              LeafLexicon.from_training(model, state.trees, beam=args.leaf_beam))
+    sets_kw = {"rerank": args.rerank or None, "leaves": leaves,
+               "max_cell_items": args.max_cell_items or None}
     test = read_examples(args.test)
     predicted, secs = [], []
     with open(args.out, "w") as fh:
         for e in test:
-            if args.search == "union":
-                r = parse_union(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
-                                log_prior=prior.log_prob, prior_bound=bound, k=args.k,
-                                time_limit=args.time_limit, predictors=preds,
-                                rerank=args.rerank or None)
+            if args.search in ("union", "cascade"):
+                combine = parse_union if args.search == "union" else parse_cascade
+                r = combine(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
+                            log_prior=prior.log_prob, prior_bound=bound, k=args.k,
+                            time_limit=args.time_limit, predictors=preds, **sets_kw)
             elif args.search == "sets":
                 r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=prior.log_prob,
                                prior_bound=bound, k=args.k, time_limit=args.time_limit,
-                               predictors=preds, rerank=args.rerank or None)
+                               predictors=preds, **sets_kw)
             else:
                 r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=prior.log_prob,
                                   k=args.k, time_limit=args.time_limit, predictors=preds)

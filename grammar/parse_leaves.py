@@ -41,8 +41,9 @@ import math
 from collections.abc import Iterable
 
 from grammar.derivation import GrammarModel
+from grammar.features import EMPTY
 from grammar.grammar import LexiconItem
-from grammar.logic import LF
+from grammar.logic import LF, Atom
 from grammar.transforms import normalize
 
 __all__ = ["LeafLexicon"]
@@ -80,7 +81,10 @@ class LeafLexicon:
             model: the grammar model.
             trees: training derivations (:class:`probtree.Tree` of :class:`~grammar.derivation.
                 Step`, None entries skipped), e.g. ``TrainState.trees``.
-            lexicon: lexicon items (their LFs, normalised, at their preterminal).
+            lexicon: lexicon items (their LFs, normalised, at their preterminal). A preterminal
+                whose only feature is ``constant`` also gets the constant of every path its
+                HDP has observations at (so a saved model's lexicon constants are found
+                without the lexicon file).
             beam: see the class.
         """
         out: dict[str, dict[LF, None]] = {}
@@ -98,6 +102,11 @@ class LeafLexicon:
         for it in lexicon:
             if it.nonterminal in model.grammar.nonterminals:
                 add(it.nonterminal, normalize(it.lf))
+        for b, st in model.states.items():  # lexicon constants kept only as HDP observations
+            if model.grammar.nonterminals[b].features == ("constant",):
+                for _, path, _ in st.observations():
+                    if path[0] != EMPTY:
+                        add(b, Atom(path[0]))
         return cls({b: list(xs) for b, xs in out.items()}, beam=beam)
 
     def featured(self, model: GrammarModel, b: str) -> bool:

@@ -58,6 +58,13 @@ def test_train_then_parse(tmp_path, capsys):
     recs3 = [json.loads(line) for line in (tmp_path / "union.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["kbest"][0][1] for r in recs3],
                                [r["kbest"][0][1] for r in recs], rtol=1e-6)
+    # the cascade with the training leaf lexicon and a cell cap
+    rc = main(["grammar", "parse", "--model", str(model), "--test", str(tmp_path / "test"),
+               "--out", str(tmp_path / "cascade.jsonl"), "--search", "cascade",
+               "--leaf-beam", "6", "--max-cell-items", "30"])
+    assert rc == 0
+    res4 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res4["n"] == 2 and res4["accuracy"] == 1.0
 
 
 def test_saved_model_continues_training(tmp_path):
