@@ -18,6 +18,11 @@ is left), which both shortens it and lets it go deeper within its time limit.
 When both searches are exact (no time limit hit, ``rerank`` collecting every derivable LF, or
 exact A*), the union is the exact k-best list; otherwise it is exact over the LFs reached.
 
+:func:`parse_cascade` combines them differently: the set search (typically in its pruned mode)
+answers, and the candidate search runs only when the set search returns nothing. On GeoQuery this
+is more accurate than the union by score, because the model scores some wrong training
+structures above the right LF that the pruned set search finds (README, ``grammar`` section).
+
 References:
     Saparov, Saraswat & Mitchell (CoNLL 2017), §4 (the argmax over LFs and derivations).
 """
