@@ -99,10 +99,11 @@ def main(argv=None) -> dict:
         log_prior, prior_bound = prior.log_prob, prior.set_bound
     space = parsing.CandidateSpace(model, [e.lf for e in tr + extra])
     leaves = None
-    if args.leaf_beam is not None:
+    vocab = Vocabulary([e.lf for e in tr + extra])
+    if args.leaf_beam is not None:  # the pruned set search: training leaves, connected LFs
         from grammar.parse_leaves import LeafLexicon
         leaves = LeafLexicon.from_training(model, state.trees, lex, beam=args.leaf_beam)
-    vocab = Vocabulary([e.lf for e in tr + extra])
+        vocab = Vocabulary([e.lf for e in tr + extra], connected=True)
     t1 = time.perf_counter()
     if args.rules == "table":
         scorer = RuleTable(model, backend="jax")

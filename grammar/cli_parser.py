@@ -141,8 +141,10 @@ def parse_command(args: argparse.Namespace) -> int:
     else:
         scorer, preds = model, parsing._predictors(model)
     bound = getattr(prior, "set_bound", None)
-    leaves = (None if args.leaf_beam is None else
-              LeafLexicon.from_training(model, state.trees, beam=args.leaf_beam))
+    leaves = None
+    if args.leaf_beam is not None:  # the pruned set search: training leaves, connected LFs
+        leaves = LeafLexicon.from_training(model, state.trees, beam=args.leaf_beam)
+        vocab = Vocabulary(train_lfs, connected=True)
     sets_kw = {"rerank": args.rerank or None, "leaves": leaves,
                "max_cell_items": args.max_cell_items or None}
     test = read_examples(args.test)

@@ -12,6 +12,9 @@ the concrete LFs of the pattern that the training LFs make plausible, read from 
   type, a predicate or conjunction body; a wildcard argument is filled accordingly (``cityid
   (houston,*)`` becomes ``cityid(houston,_)``, never ``cityid(houston,B)``), and a completion
   with an argument of a kind never seen there (``const(B,const(portland,B))``) is dropped;
+- with ``connected``, a completion in which some variable occurs only once (it connects
+  nothing) is dropped unless a training LF has such a variable (none of the 600 GeoQuery
+  training LFs does);
 - an unknown predicate in an argument (a constant's type) becomes a training type of the same
   arity; an unknown conjunct, function, function body or whole LF has no completion.
 
@@ -44,20 +47,27 @@ class Vocabulary:
         lfs: training logical forms.
         argument_kinds: whether completion restricts each argument to the kinds of argument its
             (functor, arity, position) has in training (see the module); False: only arities.
+        connected: whether completion drops LFs with a variable that occurs once, unless a
+            training LF has one (see the module; off by default, as the exact search's tests
+            range over every variable binding).
     """
 
-    def __init__(self, lfs: Iterable[LF] = (), *, argument_kinds: bool = True) -> None:
+    def __init__(self, lfs: Iterable[LF] = (), *, argument_kinds: bool = True,
+                 connected: bool = False) -> None:
         self.arities: dict[str, set[int]] = {}
         self.types: set[str] = set()
         self.kinds: dict[tuple[str, int, int], set[str]] = {}
         self.n_lfs = 0
         self.empty_lists = False  # does an empty conjunct list ``()`` occur in training?
+        self.singletons = False  # does a variable occur only once in some training LF?
         self.argument_kinds = argument_kinds
+        self.connected = connected
         self._possible: dict[LF, bool] = {}
         lfs = list(lfs)
         for lf in lfs:
             self.n_lfs += 1
             self._walk(lf)
+            self.singletons = self.singletons or _has_singleton(lf)
         for lf in lfs:
             self._walk_kinds(lf)
 
@@ -183,10 +193,25 @@ def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
             continue  # e.g. ``const(B,())`` from a literal ``()`` in the set
         if not vocab.valid(x):
             continue  # an argument kind never seen at its position in training
+        if vocab.connected and not vocab.singletons and _has_singleton(x):
+            continue  # a variable that connects nothing, never seen in training
         out.setdefault(normalize(x), None)
         if len(out) >= limit:
             break
     return list(out)
+
+
+def _has_singleton(x: LF) -> bool:
+    """Whether some variable occurs exactly once in ``x``."""
+    seen: dict[Var, int] = {}
+    stack = [x]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, Var):
+            seen[y] = seen.get(y, 0) + 1
+        else:
+            stack.extend(_children(y))
+    return any(n == 1 for n in seen.values())
 
 
 def _has_empty_list(x: LF) -> bool:

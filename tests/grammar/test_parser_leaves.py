@@ -4,6 +4,7 @@ grammar.parse_complete, grammar.parse_sets) on the tiny domain and hand-made LFs
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from test_parser_tiny import TINY, _examples
 from grammar import chart, train
 from grammar.derivation import GrammarModel
 from grammar.grammar import LexiconItem, read_grammar
-from grammar.logic import Term, parse
+from grammar.logic import Term, Var, parse, walk
 from grammar.parse_complete import Vocabulary, complete
 from grammar.parse_leaves import LeafLexicon
 from grammar.parse_sets import parse_sets
@@ -124,3 +125,20 @@ def test_argument_kinds_in_completion():
     assert vocab.possible(Term("const", (parse("A"), ANY, ANY)))
     assert vocab.possible(Term("cityid", (parse("boston"), ANY, ANY)))
     assert not vocab.possible(Term("cityid", (parse("boston"), parse("B"))))
+
+
+def test_connected_completion_drops_variables_that_occur_once():
+    train_lfs = [parse("answer(A,(state(A),next_to(A,B),const(B,stateid(texas))))")]
+    pat = Term("answer", (parse("A"), Seq((parse("state(A)"), Term("next_to", (ANY, ANY)),
+                                           parse("const(B,stateid(texas))")), (), True)))
+    loose = {str(x) for x in complete(pat, Vocabulary(train_lfs))}
+    tight = {str(x) for x in complete(pat, Vocabulary(train_lfs, connected=True))}
+    dangling = str(parse("answer(A,(state(A),next_to(A,B),const(C,stateid(texas))))"))
+    assert dangling in loose and dangling not in tight
+    assert tight < loose and str(train_lfs[0]) in tight
+    for x in complete(pat, Vocabulary(train_lfs, connected=True)):
+        counts = Counter(y for y in walk(x) if isinstance(y, Var))
+        assert min(counts.values()) >= 2  # every variable connects two places
+    # a training LF with a singleton variable switches the filter off
+    odd = Vocabulary(train_lfs + [parse("answer(A,(state(A),loc(A,B)))")], connected=True)
+    assert {str(x) for x in complete(pat, odd)} == loose
