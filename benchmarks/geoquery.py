@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
         predicted.append(lf)
         secs.append(r.seconds)
         mark = "ok " if is_correct(lf, e.lf) else ("-- " if lf is None else "XX ")
-        src = getattr(r, "source", None)
+        src = r.source
         print(f"{mark}{r.seconds:6.2f}s {r.n_scored:4d}/{r.n_candidates:<4d} "
               f"{'[' + src + '] ' if src else ''}"
               f"{' '.join(e.tokens)}  =>  {to_text(lf) if lf else '(none)'}", flush=True)

@@ -48,7 +48,7 @@ from grammar.transforms import normalize
 from probtree import Tree
 
 __all__ = ["Parse", "ParseResult", "sentence_bounds", "parse", "CandidateSpace",
-           "unknown_words"]
+           "unknown_words", "check_query"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ class ParseResult:
     timed_out: bool
     seconds: float
     root_bound: float = field(default=NEG_INF)
+    n_items: int = 0  # chart items popped (the set search)
+    source: str | None = None  # which search gave the best parse (union / cascade)
 
     @property
     def best(self) -> Parse | None:
@@ -219,6 +221,20 @@ def unknown_words(model: GrammarModel, tokens) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in tokens if t not in known and not _is_number(t)))
 
 
+def check_query(tokens, k: int) -> tuple[str, ...]:
+    """The sentence as a tuple, after checking it is non-empty and ``k >= 1``.
+
+    Raises:
+        ValueError: ``k < 1`` or an empty sentence.
+    """
+    if k < 1:
+        raise ValueError(f"k: expected a positive integer, got {k}")
+    tokens = tuple(tokens)
+    if not tokens:
+        raise ValueError("tokens: expected a non-empty sentence")
+    return tokens
+
+
 def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
           log_prior: Callable[[LF], float] | None = None, k: int = 1,
           time_limit: float | None = None, max_open_tokens: int = 4,
@@ -245,11 +261,7 @@ def parse(model: GrammarModel, tokens, candidates: Iterable[LF], *,
     """
     t0 = time.perf_counter()
     timed_out = False
-    tokens = tuple(tokens)
-    if k < 1:
-        raise ValueError(f"k: expected a positive integer, got {k}")
-    if not tokens:
-        raise ValueError("tokens: expected a non-empty sentence")
+    tokens = check_query(tokens, k)
     prior = log_prior or (lambda x: 0.0)
     bounds = sentence_bounds(model, tokens, max_open_tokens=max_open_tokens,
                              predictors=predictors)

@@ -83,6 +83,7 @@ from grammar.parse import (
     ParseResult,
     _is_number,
     _predictors,
+    check_query,
     sentence_bounds,
     unknown_words,
 )
@@ -298,11 +299,7 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         ValueError: ``k < 1`` or an empty sentence.
     """
     t0 = time.perf_counter()
-    tokens = tuple(tokens)
-    if k < 1:
-        raise ValueError(f"k: expected a positive integer, got {k}")
-    if not tokens:
-        raise ValueError("tokens: expected a non-empty sentence")
+    tokens = check_query(tokens, k)
     prior = log_prior or (lambda x: 0.0)
     vocab = vocabulary or Vocabulary()
     preds = predictors if predictors is not None else _predictors(model)
@@ -381,7 +378,5 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
             if (new[0], new[1], new[2], new[3]) not in popped:
                 push_item(*new)
     parses = sorted(parses, key=lambda p: -p.score)[:k]
-    res = ParseResult(tuple(parses), unknown_words(model, tokens), n_cand, n_scored, timed_out,
-                      time.perf_counter() - t0, root_bound)
-    object.__setattr__(res, "n_items", n_items)
-    return res
+    return ParseResult(tuple(parses), unknown_words(model, tokens), n_cand, n_scored, timed_out,
+                       time.perf_counter() - t0, root_bound, n_items=n_items)

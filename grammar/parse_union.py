@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 
 from grammar.derivation import GrammarModel
 from grammar.logic import LF
-from grammar.parse import ParseResult, parse
+from grammar.parse import ParseResult, check_query, parse
 from grammar.parse_leaves import LeafLexicon
 from grammar.parse_sets import Vocabulary, parse_sets
 
@@ -80,9 +80,7 @@ def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         ValueError: ``k < 1`` or an empty sentence.
     """
     t0 = time.perf_counter()
-    tokens = tuple(tokens)
-    if k < 1:
-        raise ValueError(f"k: expected a positive integer, got {k}")
+    tokens = check_query(tokens, k)
     a = parse(model, tokens, candidates, log_prior=log_prior, k=k, time_limit=time_limit,
               max_open_tokens=max_open_tokens, predictors=predictors, depth=depth)
     floor = a.parses[k - 1].score if len(a.parses) >= k else None
@@ -97,18 +95,16 @@ def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         if p.lf not in best or p.score > best[p.lf].score:
             best[p.lf] = p
     parses = tuple(sorted(best.values(), key=lambda p: -p.score)[:k])
-    res = ParseResult(parses, a.unknown_words, a.n_candidates + b.n_candidates,
-                      a.n_scored + b.n_scored, a.timed_out or b.timed_out,
-                      time.perf_counter() - t0, a.root_bound)
     # which search supplied the best parse: "candidates", "sets" or "both" (diagnostic)
     src = None
     if parses:
         top = parses[0].lf
-        in_a = any(p.lf is top or p.lf == top for p in a.parses)
-        in_b = any(p.lf is top or p.lf == top for p in b.parses)
+        in_a = top in {p.lf for p in a.parses}
+        in_b = top in {p.lf for p in b.parses}
         src = "both" if in_a and in_b else ("candidates" if in_a else "sets")
-    object.__setattr__(res, "source", src)
-    return res
+    return ParseResult(parses, a.unknown_words, a.n_candidates + b.n_candidates,
+                       a.n_scored + b.n_scored, a.timed_out or b.timed_out,
+                       time.perf_counter() - t0, a.root_bound, source=src)
 
 
 def parse_cascade(model: GrammarModel, tokens, candidates: Iterable[LF], *,
@@ -143,9 +139,7 @@ def parse_cascade(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         ValueError: ``k < 1`` or an empty sentence.
     """
     t0 = time.perf_counter()
-    tokens = tuple(tokens)
-    if k < 1:
-        raise ValueError(f"k: expected a positive integer, got {k}")
+    tokens = check_query(tokens, k)
     b = parse_sets(model, tokens, vocabulary=vocabulary, log_prior=log_prior,
                    prior_bound=prior_bound, k=k,
                    time_limit=sets_time_limit if sets_time_limit is not None else time_limit,
@@ -163,7 +157,5 @@ def parse_cascade(model: GrammarModel, tokens, candidates: Iterable[LF], *,
         timed_out = timed_out or a.timed_out
         if src is None and parses:
             src = "candidates"
-    res = ParseResult(tuple(parses), b.unknown_words, n_cand, n_scored, timed_out,
-                      time.perf_counter() - t0, b.root_bound)
-    object.__setattr__(res, "source", src)
-    return res
+    return ParseResult(tuple(parses), b.unknown_words, n_cand, n_scored, timed_out,
+                       time.perf_counter() - t0, b.root_bound, n_items=b.n_items, source=src)
