@@ -226,7 +226,8 @@ def part_a(n: int, n_seq: int, latency: float, concurrency: int, windows: list[i
     _print_repeats(out["repeats"], concurrency)
     print("  (throughput ratio: ours / reference questions/s; latency ratio: reference median / "
           "ours; the CLI's default, --schedule auto with an HTTP model, is stream with "
-          "admission; --max-active 8 gives the lower-latency variant)")
+          "admission: at most concurrency // 2 + 1 = 9 questions in flight, requests with "
+          "slack sent last)")
     return out
 
 

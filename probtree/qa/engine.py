@@ -80,8 +80,9 @@ class EngineConfig:
         chars_per_token: token estimate for backends without a tokenizer.
         max_active: most questions in flight. None: all at once with ``schedule="rounds"``;
             with ``"stream"``, a new question is admitted only into a free slot of the
-            ``lm.concurrency`` that no admitted question's ready request claims (keeps the
-            slots full while each question's latency stays near its critical path).
+            ``lm.concurrency`` that no admitted question's ready request claims, with at
+            most ``lm.concurrency // 2 + 1`` questions in flight (keeps the slots full while each
+            question's latency stays near its critical path).
         sequential: the reference design: one request at a time per question, nodes in
             post-order (for comparisons; slower).
         schedule: ``"rounds"``: every round sends all ready requests of all active questions

@@ -207,8 +207,13 @@ class _Scheduler:
         (prompts, retrieval, choosing) overlaps the requests in flight instead of idling every
         slot after a burst of answers. With ``max_active=None`` a new question is admitted only
         into a slot that no admitted question's ready request (nor an answer still to be
-        processed) claims: by Little's law (latency = questions in flight / throughput) this
-        keeps just enough questions in flight to fill the slots.
+        processed) claims, and at most ``lm.concurrency // 2 + 1`` questions are in flight: by
+        Little's law (latency = questions in flight / throughput) this keeps just enough
+        questions in flight to fill the slots (a ProbTree question has about two requests
+        ready at a time), so each question's latency stays near its critical path. A
+        non-leaf node's CB and OB requests are ready at once but needed only with its CA: they
+        wait behind every request without slack (of any question) until the node's children
+        are answered, so they fill otherwise idle slots instead of delaying critical paths.
         """
         from probtree.lm.base import Completion
         from probtree.lm.cache import cache_key
@@ -218,7 +223,12 @@ class _Scheduler:
         adaptive = eng.config.max_active is None
         waiting: dict[str, list[_Job]] = {}  # sent or queued request -> jobs waiting on it
         requests: dict[str, object] = {}
-        backlog: list[tuple[int, int, str]] = []  # heap of (question index, order, key)
+        # heap of (slack, question index, order, key): requests with slack (a non-leaf node's
+        # CB/OB while its children are unanswered) go out only into slots nothing else needs,
+        # and are promoted once the node's CA is ready; stale entries are skipped
+        backlog: list[tuple[int, int, int, str]] = []
+        slack: dict[tuple[int, int], list[str]] = {}  # (question, node) -> keys with slack
+        n_slack = 0  # slack entries in the backlog (not counted against admission)
         order = itertools.count()
         tasks: dict[asyncio.Future, str] = {}
         arrived: collections.deque = collections.deque()  # (key, result) not yet handled
@@ -233,9 +243,18 @@ class _Scheduler:
                 return f"{type(err).__name__}: {str(err)[:200]}"
             return eng._checked(res[0])
 
+        def has_slack(job: _Job) -> bool:
+            if job.kind not in ("cb", "ob"):
+                return False
+            node = job.q.tree.nodes[job.node]
+            texts = job.q.texts()
+            return not node.is_leaf and not all(texts[c] is not None for c in node.children)
+
         while self.queue or self.active:
             jobs = self.collect(touched)
-            room = conc - len(tasks) - len(backlog) - len(jobs) - len(arrived)
+            room = conc - len(tasks) - (len(backlog) - n_slack) - len(jobs) - len(arrived)
+            if adaptive:  # free slots, and at most half the slots' worth of questions + 1
+                room = min(room, conc // 2 + 1 - len(self.active))
             new = self.admit(max(0, room) if adaptive else self.limit - len(self.active))
             if not self.active and self.queue:  # nothing in flight: always make progress
                 new = self.admit(1)
@@ -256,13 +275,24 @@ class _Scheduler:
                 else:
                     waiting[key] = [job]
                     requests[key] = job.request
-                    heapq.heappush(backlog, (job.q.index, next(order), key))
+                    lag = has_slack(job)
+                    if lag:
+                        slack.setdefault((job.q.index, job.node), []).append(key)
+                        n_slack += 1
+                    heapq.heappush(backlog, (int(lag), job.q.index, next(order), key))
+                if job.kind == "ca":  # the node's CB/OB have no slack left
+                    for k in slack.pop((job.q.index, job.node), []):
+                        if k in requests:
+                            heapq.heappush(backlog, (0, job.q.index, next(order), k))
             if hits:
                 touched = self.deliver(hits)
                 continue
             sent = False
             while backlog and len(tasks) < conc:
-                key = heapq.heappop(backlog)[2]
+                lag, _, _, key = heapq.heappop(backlog)
+                n_slack -= lag
+                if key not in requests:  # sent already (promoted copy of a slack entry)
+                    continue
                 eng.stats["lm_calls"] += 1
                 eng.stats["batches"] += 1
                 tasks[asyncio.ensure_future(call(requests.pop(key)))] = key

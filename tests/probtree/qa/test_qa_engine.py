@@ -236,3 +236,23 @@ def test_streaming_admits_only_into_free_slots_and_serves_oldest_first():
     last = [j for j, p in enumerate(sent) if "a deep question" in p.rsplit("Q:", 1)[-1]]
     assert first and last and max(first) < sorted(last)[1]
     assert lm.max_in_flight <= 3
+
+
+def test_streaming_sends_requests_with_slack_last():
+    from qa_engine_fakes import AsyncScriptedLM, question_of
+
+    # one slot, a chain question: the root's CB/OB are ready at once but needed only with its
+    # CA, so both leaves' requests (the critical path) leave first; the root's follow its CA's
+    # readiness, and the answers equal the rounds schedule's
+    q = "a chain question?"
+    lm = AsyncScriptedLM(delay=0.001, concurrency=1)
+    rec = Engine(lm, BM25Retriever(CORPUS), EngineConfig(schedule="stream")).run([q])[0]
+    sent = [question_of(p) for b in lm.batches for p in b]
+    assert len(sent) == 8  # tree, 2 x (CB, OB) of the leaves, root CB, OB, CA
+    root = [j for j, s in enumerate(sent[1:], 1) if s == q]
+    second = [j for j, s in enumerate(sent) if s.startswith("What is known about")]
+    assert len(root) == 3 and len(second) == 2
+    assert max(second) < min(root)
+    ref = Engine(ScriptedLM(), BM25Retriever(CORPUS), EngineConfig()).run([q])[0]
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("timings", "lm")}
+    assert strip(rec) == strip(ref)
