@@ -315,7 +315,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="passages per descendant question in non-leaf OB prompts (MuSiQue: 3)")
     p.add_argument("--max-tokens", type=int, default=256, help="tokens per CB/OB/CA answer")
     p.add_argument("--max-tree-tokens", type=int, default=512, help="tokens of the HQDT call")
-    p.add_argument("--max-active", type=int, default=None, help="questions in flight (default: stream admission into free slots, at most concurrency // 2 + 1)")
+    p.add_argument("--max-active", type=int, default=None,
+                   help="questions in flight (default: stream admission into free slots, at "
+                        "most concurrency // 2 + 1)")
     p.add_argument("--schedule", default="auto", choices=["auto", "rounds", "stream"],
                    help="one batch per round, or (HTTP) each request as soon as a slot is "
                         "free; auto: stream for HTTP models, rounds otherwise")
