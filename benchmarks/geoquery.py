@@ -26,7 +26,7 @@ from grammar.evaluate import is_correct, summarise
 from grammar.grammar import DATA_DIR, read_examples, read_grammar, read_lexicon
 from grammar.logic import to_text
 from grammar.parse_sets import Vocabulary, parse_sets
-from grammar.parse_union import parse_cascade, parse_union
+from grammar.parse_union import parse_cascade, parse_union, search_settings
 from grammar.rule_table import RuleTable
 
 
@@ -35,38 +35,42 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="parse only the first N test items")
-    ap.add_argument("--time-limit", type=float, default=20.0)
+    ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--prior", choices=["uniform", "hdp"], default="hdp")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None,
                     help="a model directory: loaded if it exists, else trained and saved there")
     ap.add_argument("--depth", type=int, default=2, help="A* bound depth (see grammar.parse)")
     ap.add_argument("--search", choices=["candidates", "sets", "union", "cascade"],
-                    default="candidates",
+                    default="cascade",
                     help="candidates: A* over training structures with constants swapped "
                          "(grammar.parse); sets: A* over (nonterminal, span, LF set) items "
                          "(grammar.parse_sets); union: both, best exact score "
-                         "(grammar.parse_union); cascade: sets, then candidates if sets "
-                         "found nothing (grammar.parse_union.parse_cascade)")
+                         "(grammar.parse_union); cascade (default): the pruned set search, "
+                         "then candidates if it found nothing (grammar.parse_union)")
     ap.add_argument("--sets-time-limit", type=float, default=None,
                     help="union search: seconds for the set search (default: --time-limit)")
-    ap.add_argument("--rerank", type=int, default=10,
-                    help="sets search: collect this many derivable LFs by likelihood, rerank "
-                         "with the prior (0: exact A* with the prior's set bound)")
+    ap.add_argument("--rerank", type=int, default=None,
+                    help="sets/union/cascade: collect this many derivable LFs by likelihood, "
+                         "rerank with the prior (0, the default: exact A* with the prior's set "
+                         "bound)")
     ap.add_argument("--beam", type=float, default=0.0,
                     help="sets search: keep HDP paths within this many nats of the best (0: all)")
     ap.add_argument("--leaf-beam", type=float, default=None,
-                    help="sets/union: leaves of featured preterminals from the training leaf LFs, "
-                         "kept within this many nats of the span's best segmentation "
-                         "(grammar.parse_leaves; default: the exact path-set leaves)")
-    ap.add_argument("--max-cell-items", type=int, default=0,
-                    help="sets/union: pop at most this many items per (nonterminal, span) cell "
-                         "(0: no limit, exact)")
+                    help="sets/union/cascade: leaves of featured preterminals from the training "
+                         "leaf LFs, kept within this many nats of the span's best segmentation "
+                         "(grammar.parse_leaves; default 6 for cascade, else the exact path-set "
+                         "leaves; negative: exact)")
+    ap.add_argument("--max-cell-items", type=int, default=None,
+                    help="sets/union/cascade: pop at most this many items per (nonterminal, "
+                         "span) cell (default 15 for cascade, else 0 = no limit, exact)")
     ap.add_argument("--rules", choices=["seating", "table"], default="table",
                     help="rule probabilities at parse time: seating (walk the HDP tables per "
                          "query) or table (one jit predictive pass per HDP, then lookups; "
                          "grammar.rule_table)")
     args = ap.parse_args(argv)
+    ss = search_settings(args.search, rerank=args.rerank, leaf_beam=args.leaf_beam,
+                         max_cell_items=args.max_cell_items)
     iters = args.iterations if args.iterations is not None else (1 if args.quick else 4)
     limit = args.limit if args.limit is not None else (30 if args.quick else None)
     geo = DATA_DIR / "geoquery"
@@ -100,9 +104,9 @@ def main(argv=None) -> dict:
     space = parsing.CandidateSpace(model, [e.lf for e in tr + extra])
     leaves = None
     vocab = Vocabulary([e.lf for e in tr + extra])
-    if args.leaf_beam is not None:  # the pruned set search: training leaves, connected LFs
+    if ss["leaf_beam"] is not None:  # the pruned set search: training leaves, connected LFs
         from grammar.parse_leaves import LeafLexicon
-        leaves = LeafLexicon.from_training(model, state.trees, lex, beam=args.leaf_beam)
+        leaves = LeafLexicon.from_training(model, state.trees, lex, beam=ss["leaf_beam"])
         vocab = Vocabulary([e.lf for e in tr + extra], connected=True)
     t1 = time.perf_counter()
     if args.rules == "table":
@@ -119,15 +123,15 @@ def main(argv=None) -> dict:
             r = combine(scorer, e.tokens, space(e.tokens), vocabulary=vocab,
                             log_prior=log_prior, prior_bound=prior_bound,
                             time_limit=args.time_limit, sets_time_limit=args.sets_time_limit,
-                            predictors=preds, depth=args.depth, rerank=args.rerank or None,
+                            predictors=preds, depth=args.depth, rerank=ss["rerank"],
                             beam=args.beam or None, leaves=leaves,
-                            max_cell_items=args.max_cell_items or None)
+                            max_cell_items=ss["max_cell_items"])
         elif args.search == "sets":
             r = parse_sets(scorer, e.tokens, vocabulary=vocab, log_prior=log_prior,
                            prior_bound=prior_bound, time_limit=args.time_limit,
-                           predictors=preds, rerank=args.rerank or None,
+                           predictors=preds, rerank=ss["rerank"],
                            beam=args.beam or None, leaves=leaves,
-                           max_cell_items=args.max_cell_items or None)
+                           max_cell_items=ss["max_cell_items"])
         else:
             r = parsing.parse(scorer, e.tokens, space(e.tokens), log_prior=log_prior,
                               time_limit=args.time_limit, predictors=preds,
@@ -145,10 +149,10 @@ def main(argv=None) -> dict:
     res.update({"train_pairs": len(tr), "train_covered": covered, "iterations": iters,
                 "train_seconds": round(train_s, 1), "prior": args.prior,
                 "time_limit": args.time_limit, "seed": args.seed, "search": args.search,
-                "rerank": args.rerank if args.search != "candidates" else None,
+                "rerank": (ss["rerank"] or 0) if args.search != "candidates" else None,
                 "sets_time_limit": (args.sets_time_limit if args.search in ("union", "cascade")
                                     else None),
-                "leaf_beam": args.leaf_beam, "max_cell_items": args.max_cell_items or None,
+                "leaf_beam": ss["leaf_beam"], "max_cell_items": ss["max_cell_items"],
                 "rules": args.rules,
                 "table_seconds": round(table_s, 2)})
     print(f"\n{'pairs covered by the grammar':32s} {covered}/{len(tr)}")

@@ -45,20 +45,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--time-limit", type=float, default=20.0, help="seconds per sentence")
     q.add_argument("--k", type=int, default=1, help="parses kept per sentence")
     q.add_argument("--search", choices=["candidates", "sets", "union", "cascade"],
-                   default="candidates",
+                   default="cascade",
                    help="candidates: A* over training structures with constants swapped in; "
                         "sets: A* over (nonterminal, span, LF set) items (grammar.parse_sets); "
-                        "union: both, best exact score (grammar.parse_union); cascade: sets, "
-                        "then candidates where sets finds nothing")
-    q.add_argument("--rerank", type=int, default=0,
-                   help="sets/union: collect this many derivable LFs by likelihood and rerank "
-                        "with the prior (inexact, faster; 0: exact A* with the prior's bound)")
+                        "union: both, best exact score (grammar.parse_union); cascade "
+                        "(default): the pruned set search, then candidates where it finds "
+                        "nothing")
+    q.add_argument("--rerank", type=int, default=None,
+                   help="sets/union/cascade: collect this many derivable LFs by likelihood and "
+                        "rerank with the prior (inexact, faster; 0, the default: exact A* with "
+                        "the prior's bound)")
     q.add_argument("--leaf-beam", type=float, default=None,
                    help="sets/union/cascade: leaves from the training leaf LFs within this many "
-                        "nats of the span's best segmentation (grammar.parse_leaves; default: "
-                        "the exact path-set leaves)")
-    q.add_argument("--max-cell-items", type=int, default=0,
-                   help="sets/union/cascade: items popped per (nonterminal, span) (0: no cap)")
+                        "nats of the span's best segmentation (grammar.parse_leaves; default 6 "
+                        "for cascade, else the exact path-set leaves; negative: exact)")
+    q.add_argument("--max-cell-items", type=int, default=None,
+                   help="sets/union/cascade: items popped per (nonterminal, span) (default 15 "
+                        "for cascade, else 0: no cap)")
     q.add_argument("--rules", choices=["table", "seating"], default="table",
                    help="rule probabilities: one jit predictive pass per HDP (table) or a "
                         "seating walk per query")
@@ -116,7 +119,7 @@ def parse_command(args: argparse.Namespace) -> int:
     from grammar.logic_types import read_ontology
     from grammar.parse_leaves import LeafLexicon
     from grammar.parse_sets import Vocabulary, parse_sets
-    from grammar.parse_union import parse_cascade, parse_union
+    from grammar.parse_union import parse_cascade, parse_union, search_settings
     from grammar.prior import SemanticPrior, UniformPrior
     from grammar.rule_table import RuleTable
 
@@ -141,12 +144,13 @@ def parse_command(args: argparse.Namespace) -> int:
     else:
         scorer, preds = model, parsing._predictors(model)
     bound = getattr(prior, "set_bound", None)
+    ss = search_settings(args.search, rerank=args.rerank, leaf_beam=args.leaf_beam,
+                         max_cell_items=args.max_cell_items)
     leaves = None
-    if args.leaf_beam is not None:  # the pruned set search: training leaves, connected LFs
-        leaves = LeafLexicon.from_training(model, state.trees, beam=args.leaf_beam)
+    if ss["leaf_beam"] is not None:  # the pruned set search: training leaves, connected LFs
+        leaves = LeafLexicon.from_training(model, state.trees, beam=ss["leaf_beam"])
         vocab = Vocabulary(train_lfs, connected=True)
-    sets_kw = {"rerank": args.rerank or None, "leaves": leaves,
-               "max_cell_items": args.max_cell_items or None}
+    sets_kw = {"rerank": ss["rerank"], "leaves": leaves, "max_cell_items": ss["max_cell_items"]}
     test = read_examples(args.test)
     predicted, secs = [], []
     with open(args.out, "w") as fh:

@@ -38,7 +38,43 @@ from grammar.parse import ParseResult, check_query, parse
 from grammar.parse_leaves import LeafLexicon
 from grammar.parse_sets import Vocabulary, parse_sets
 
-__all__ = ["parse_union", "parse_cascade"]
+__all__ = ["parse_union", "parse_cascade", "search_settings", "CASCADE_DEFAULTS"]
+
+# The pruned set search the cascade runs by default (GeoQuery, README ``grammar``): leaves from
+# the training leaf LFs within 6 nats of the span's best segmentation, at most 15 items popped
+# per (nonterminal, span) cell, exact A* with the prior's set bound (no rerank).
+CASCADE_DEFAULTS = {"rerank": 0, "leaf_beam": 6.0, "max_cell_items": 15}
+_OTHER_DEFAULTS = {"rerank": 0, "leaf_beam": None, "max_cell_items": 0}
+
+
+def search_settings(search: str, *, rerank: int | None = None, leaf_beam: float | None = None,
+                    max_cell_items: int | None = None) -> dict:
+    """Resolves the set-search options of a command line: None takes the search's default.
+
+    ``cascade`` defaults to :data:`CASCADE_DEFAULTS` (the pruned set search); ``sets`` and
+    ``union`` to the exact set search (path-set leaves, no cell cap, exact A*). A negative
+    ``leaf_beam`` asks for the exact path-set leaves explicitly.
+
+    Returns:
+        ``{"rerank": int | None, "leaf_beam": float | None, "max_cell_items": int | None}`` with
+        None for "off", ready for :func:`parse_sets` / :func:`parse_cascade` keywords.
+
+    Raises:
+        ValueError: unknown ``search`` or a negative ``rerank``/``max_cell_items``.
+    """
+    if search not in ("candidates", "sets", "union", "cascade"):
+        raise ValueError(f"search: expected candidates, sets, union or cascade, got {search!r}")
+    base = CASCADE_DEFAULTS if search == "cascade" else _OTHER_DEFAULTS
+    given = {"rerank": rerank, "leaf_beam": leaf_beam, "max_cell_items": max_cell_items}
+    out = {k: base[k] if v is None else v for k, v in given.items()}
+    for k in ("rerank", "max_cell_items"):
+        if out[k] < 0:
+            raise ValueError(f"{k}: expected >= 0, got {out[k]}")
+    if out["leaf_beam"] is not None and out["leaf_beam"] < 0:
+        out["leaf_beam"] = None
+    out["rerank"] = out["rerank"] or None
+    out["max_cell_items"] = out["max_cell_items"] or None
+    return out
 
 
 def parse_union(model: GrammarModel, tokens, candidates: Iterable[LF], *,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from grammar import train
 from probtree.cli import main
@@ -35,7 +36,7 @@ def test_train_then_parse(tmp_path, capsys):
     assert st.model.states["S"].n_observations == 4
     out = tmp_path / "out.jsonl"
     rc = main(["grammar", "parse", "--model", str(model), "--test", str(tmp_path / "test"),
-               "--out", str(out), "--time-limit", "10"])
+               "--out", str(out), "--time-limit", "10", "--search", "candidates"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(res) == {"n", "accuracy", "precision", "recall", "median_seconds"}
@@ -58,13 +59,27 @@ def test_train_then_parse(tmp_path, capsys):
     recs3 = [json.loads(line) for line in (tmp_path / "union.jsonl").read_text().splitlines()]
     np.testing.assert_allclose([r["kbest"][0][1] for r in recs3],
                                [r["kbest"][0][1] for r in recs], rtol=1e-6)
-    # the cascade with the training leaf lexicon and a cell cap
+    # the default: the cascade with the training leaf lexicon and a cell cap
     rc = main(["grammar", "parse", "--model", str(model), "--test", str(tmp_path / "test"),
-               "--out", str(tmp_path / "cascade.jsonl"), "--search", "cascade",
-               "--leaf-beam", "6", "--max-cell-items", "30"])
+               "--out", str(tmp_path / "cascade.jsonl")])
     assert rc == 0
     res4 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res4["n"] == 2 and res4["accuracy"] == 1.0
+
+
+def test_search_settings_defaults():
+    from grammar.parse_union import CASCADE_DEFAULTS, search_settings
+
+    assert search_settings("cascade") == {"rerank": None, "leaf_beam": 6.0, "max_cell_items": 15}
+    assert CASCADE_DEFAULTS["leaf_beam"] == 6.0
+    exact = {"rerank": None, "leaf_beam": None, "max_cell_items": None}
+    assert search_settings("sets") == exact == search_settings("union")
+    assert search_settings("cascade", leaf_beam=-1, max_cell_items=0) == exact
+    assert search_settings("sets", rerank=10, leaf_beam=2.5)["rerank"] == 10
+    with pytest.raises(ValueError, match="search"):
+        search_settings("beam")
+    with pytest.raises(ValueError, match="max_cell_items"):
+        search_settings("sets", max_cell_items=-3)
 
 
 def test_saved_model_continues_training(tmp_path):
