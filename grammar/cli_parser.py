@@ -92,6 +92,8 @@ def train_command(args: argparse.Namespace) -> int:
     for src, name in ((args.types, "types"), (args.kb, "beliefs")):
         if src:
             shutil.copyfile(src, out / name)
+    if args.lexicon:  # the parser's leaf lexicon reads the lexicon's LFs back from the model
+        (out / "lexicon").write_text("\n".join(Path(p).read_text() for p in args.lexicon))
     figures = {"pairs": len(examples), "covered": covered, "lexicon_items": len(lex),
                "iterations": args.iterations,
                "log_posterior": infos[-1].log_posterior if infos else train.log_posterior(model)}
@@ -114,7 +116,7 @@ def parse_command(args: argparse.Namespace) -> int:
     from grammar import parse as parsing
     from grammar import train
     from grammar.evaluate import is_correct, summarise
-    from grammar.grammar import read_examples
+    from grammar.grammar import read_examples, read_lexicon
     from grammar.logic import to_text
     from grammar.logic_types import read_ontology
     from grammar.parse_leaves import LeafLexicon
@@ -148,7 +150,9 @@ def parse_command(args: argparse.Namespace) -> int:
                          max_cell_items=args.max_cell_items)
     leaves = None
     if ss["leaf_beam"] is not None:  # the pruned set search: training leaves, connected LFs
-        leaves = LeafLexicon.from_training(model, state.trees, beam=ss["leaf_beam"])
+        lex_path = mdir / "lexicon"
+        lex = read_lexicon(lex_path, grammar=model.grammar) if lex_path.exists() else ()
+        leaves = LeafLexicon.from_training(model, state.trees, lex, beam=ss["leaf_beam"])
         vocab = Vocabulary(train_lfs, connected=True)
     sets_kw = {"rerank": ss["rerank"], "leaves": leaves, "max_cell_items": ss["max_cell_items"]}
     test = read_examples(args.test)
