@@ -29,6 +29,7 @@ References:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from grammar.logic import LF, Anon, Atom, Conj, Disj, Empty, List, Not, Num, Term, Var
@@ -174,8 +175,13 @@ def _children(x: LF):
     return ()
 
 
-def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
+def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000,
+             deadline: float | None = None) -> list[LF]:
     """Concrete LFs of the pattern ``s`` (normalised, deduplicated, at most ``limit``).
+
+    ``deadline`` (a ``time.perf_counter()`` value) stops the enumeration once passed, keeping
+    the completions found so far: with the pruning below most generated fillings can be
+    rejected, so ``limit`` alone does not bound the time a large pattern takes.
 
     Open conjunct lists are closed; a wildcard argument of a predicate becomes a variable of the
     pattern or a fresh one, or is dropped where the functor's training arity allows it; an open
@@ -188,7 +194,9 @@ def complete(s: LF, vocab: Vocabulary, *, limit: int = 2000) -> list[LF]:
     anchored: list[Var] = []
     _collect_vars(s, anchored)
     out: dict[LF, None] = {}
-    for x, _ in _fill(s, tuple(anchored), 0, vocab):
+    for n_filled, (x, _) in enumerate(_fill(s, tuple(anchored), 0, vocab)):
+        if deadline is not None and n_filled % 256 == 255 and time.perf_counter() > deadline:
+            break
         if not vocab.allows_empty_list and _has_empty_list(x):
             continue  # e.g. ``const(B,())`` from a literal ``()`` in the set
         if not vocab.valid(x):

@@ -366,7 +366,8 @@ def parse_sets(model: GrammarModel, tokens, *, vocabulary: Vocabulary | None = N
         search.by_start.setdefault((a, i), []).append((j, s, sc))
         search.by_end.setdefault((a, j), []).append((i, s, sc))
         if a == model.start and i == 0 and j == n:
-            for x in complete(s, vocab, limit=max_completions):
+            deadline = None if time_limit is None else t0 + time_limit
+            for x in complete(s, vocab, limit=max_completions, deadline=deadline):
                 if x in seen_lf:
                     continue
                 seen_lf.add(x)

@@ -142,3 +142,20 @@ def test_connected_completion_drops_variables_that_occur_once():
     # a training LF with a singleton variable switches the filter off
     odd = Vocabulary(train_lfs + [parse("answer(A,(state(A),loc(A,B)))")], connected=True)
     assert {str(x) for x in complete(pat, odd)} == loose
+
+
+def test_completion_stops_at_its_deadline():
+    # with the connected filter most fillings are rejected, so only the deadline bounds the
+    # enumeration of a large pattern (the set search passes its time limit)
+    import time
+
+    train_lfs = [parse("answer(A,(state(A),next_to(A,B),const(B,stateid(texas))))")]
+    free = Term("next_to", (ANY, ANY))
+    pat = Term("answer", (parse("A"), Seq((parse("state(A)"), free, free, free,
+                                           parse("const(B,stateid(texas))")), (), True)))
+    vocab = Vocabulary(train_lfs, connected=True)
+    full = complete(pat, vocab, limit=10**6)
+    assert len(full) > 300
+    assert complete(pat, vocab, limit=10**6, deadline=time.perf_counter() + 600) == full
+    cut = complete(pat, vocab, limit=10**6, deadline=time.perf_counter() - 1.0)
+    assert 0 < len(cut) < len(full) and set(cut) <= set(full)
