@@ -9,7 +9,8 @@ batch run compiles a handful of programs, not one per request.
 
 **Prefix caching.** Few-shot prompts share long prefixes. The longest common token prefix of a
 chunk (when at least ``min_prefix_tokens`` long) is run once on its own; its keys and values are
-kept in an LRU store and copied into cache slots ``[0, P)`` of every row, so each row only prefills
+kept in an LRU store; every row of the batch attends to that one copy (one matrix product per
+layer for all rows, see :func:`probtree.lm.llama.forward`), and each row only prefills and caches
 its own suffix. A later batch whose prompts all start with a stored prefix reuses it. The result
 is identical to prefilling whole prompts (the same tokens at the same positions), up to float
 rounding; the tests check this.
@@ -108,17 +109,18 @@ def _sample(logits, temps, seeds, step):
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",), donate_argnames=("cache",))
-def _prefill(params, cfg, tokens, positions, write_pos, last_idx, cache, temps, seeds):
-    h, cache = forward(params, cfg, tokens, positions, write_pos, cache)
+def _prefill(params, cfg, tokens, positions, write_pos, last_idx, cache, temps, seeds, prefix):
+    h, cache = forward(params, cfg, tokens, positions, write_pos, cache, prefix=prefix)
     last = h[jnp.arange(tokens.shape[0]), last_idx]
     tok, lp = _sample(logits_from_hidden(params, cfg, last), temps, seeds, 0)
     return tok, lp, cache
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",), donate_argnames=("cache",))
-def _decode(params, cfg, tokens, positions, write_pos, cache, temps, seeds, step):
+def _decode(params, cfg, tokens, positions, write_pos, cache, temps, seeds, step, prefix):
     h, cache = forward(
-        params, cfg, tokens[:, None], positions[:, None], write_pos[:, None], cache
+        params, cfg, tokens[:, None], positions[:, None], write_pos[:, None], cache,
+        prefix=prefix,
     )
     tok, lp = _sample(logits_from_hidden(params, cfg, h[:, 0]), temps, seeds, step)
     return tok, lp, cache
@@ -133,18 +135,9 @@ def _prefix_kv(params, cfg, tokens, n):
     return cache.k[:, 0], cache.v[:, 0]
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "batch", "slots"))
-def _cache_with_prefix(pk, pv, cfg, batch, slots):
-    c = init_cache(cfg, batch, slots)
-    p = pk.shape[1]
-    k = c.k.at[:, :, :p].set(jnp.broadcast_to(pk[:, None], (pk.shape[0], batch, *pk.shape[1:])))
-    v = c.v.at[:, :, :p].set(jnp.broadcast_to(pv[:, None], (pv.shape[0], batch, *pv.shape[1:])))
-    return KVCache(k, v)
-
-
 @functools.partial(jax.jit, static_argnames=("cfg",))
-def _score(params, cfg, tokens, positions, write_pos, cache, out_start, targets):
-    h, _ = forward(params, cfg, tokens, positions, write_pos, cache)
+def _score(params, cfg, tokens, positions, write_pos, cache, out_start, targets, prefix):
+    h, _ = forward(params, cfg, tokens, positions, write_pos, cache, prefix=prefix)
     b, t = tokens.shape
     idx = jnp.clip(out_start[:, None] + jnp.arange(targets.shape[1])[None], 0, t - 1)
     hs = h[jnp.arange(b)[:, None], idx]
@@ -251,18 +244,19 @@ class JaxLM:
         self.stats["prefix_reused_rows"] += len(rows)
         return len(best), self._prefixes[best]
 
-    def _batch_cache(self, prefix_kv, batch: int, slots: int) -> KVCache:
-        if prefix_kv is None:
-            return init_cache(self.cfg, batch, slots)
-        return _cache_with_prefix(*prefix_kv, self.cfg, batch, slots)
+    @staticmethod
+    def _prefix_arg(p: int, prefix_kv):
+        """The ``prefix`` argument of :func:`~probtree.lm.llama.forward` (None without one)."""
+        return None if prefix_kv is None else (*prefix_kv, jnp.int32(p))
 
-    def _slots(self, need: int, prefix_kv) -> int:
-        # Multiples of 64 rather than powers of two: a batched decode step's cost grows with
-        # the slots every row attends over (about 0.2 ms per slot at 16 rows on 2 CPU cores).
-        s = min(-(-need // 64) * 64, max(need, self.cfg.max_seq_len))
-        if prefix_kv is not None:
-            s = max(s, prefix_kv[0].shape[1])
-        return s
+    def _slots(self, need: int) -> int:
+        """Cache slots of a row holding ``need`` positions after the shared prefix.
+
+        Multiples of 64 rather than powers of two: a batched decode step's cost grows with the
+        slots every row attends over (about 0.2 ms per slot at 16 rows on 2 CPU cores). The
+        shared prefix is not among them: its keys are stored once and read once per step.
+        """
+        return min(-(-need // 64) * 64, max(need, self.cfg.max_seq_len))
 
     # ---------------------------------------------------------------- generation
     def _encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
@@ -350,10 +344,11 @@ class JaxLM:
         t = np.arange(tb)[None]
         positions = (p + t + np.zeros((b, 1), np.int64)).astype(np.int32)
         real = (t < lens_b[:, None]) & (np.arange(b)[:, None] < n)
-        write = np.where(real, positions, slots).astype(np.int32)
+        write = np.where(real, positions - p, slots).astype(np.int32)
         temps_j, seeds_j = jnp.asarray(temps), jnp.asarray(seeds)
         self.stats["prefill_computed_tokens"] += b * tb
-        cache = self._batch_cache(prefix_kv, b, slots)
+        cache = init_cache(self.cfg, b, slots)
+        prefix = self._prefix_arg(p, prefix_kv)
         # Long prompts are prefilled in chunks of `prefill_chunk` tokens (the cache carries the
         # earlier chunks), which bounds the attention scores' memory to (B, H, chunk, slots).
         c = min(tb, self.prefill_chunk)
@@ -363,7 +358,7 @@ class JaxLM:
             last = np.clip(lens_b - 1 - k * c, 0, c - 1).astype(np.int32)
             tok_k, lp_k, cache = _prefill(
                 self.params, self.cfg, jnp.asarray(tokens[:, sl]), jnp.asarray(positions[:, sl]),
-                jnp.asarray(write[:, sl]), jnp.asarray(last), cache, temps_j, seeds_j,
+                jnp.asarray(write[:, sl]), jnp.asarray(last), cache, temps_j, seeds_j, prefix,
             )
             mine = jnp.asarray((lens_b - 1) // c == k)
             tok = tok_k if tok is None else jnp.where(mine, tok_k, tok)
@@ -376,8 +371,8 @@ class JaxLM:
         suf = [r[p:] for r in rows]
         lens = np.array([len(x) for x in suf])
         b = min(_pow2(n, 1), _pow2(self.max_batch, 1))
-        need = p + max(len(x) + r.max_tokens for x, r in zip(suf, reqs))
-        slots = self._slots(need, prefix_kv)
+        slots = self._slots(max(len(x) + r.max_tokens for x, r in zip(suf, reqs)))
+        prefix = self._prefix_arg(p, prefix_kv)
         lens_b = np.concatenate([lens, np.ones(b - n, np.int64)])
         temps = np.zeros(b, np.float32)
         temps[:n] = [r.temperature for r in reqs]
@@ -449,10 +444,10 @@ class JaxLM:
             cur = np.array([len(g) for g in gen] + [1] * (b - n))
             pos = (p + lens_b + cur - 1).astype(np.int32)
             last = np.array([g[-1] if g else 0 for g in gen] + [0] * (b - n), np.int32)
-            wpos = np.where(done, slots, pos).astype(np.int32)
+            wpos = np.where(done, slots, pos - p).astype(np.int32)
             tok, lp, cache = _decode(
                 self.params, self.cfg, jnp.asarray(last), jnp.asarray(pos), jnp.asarray(wpos),
-                cache, temps_j, seeds_j, jnp.int32(step),
+                cache, temps_j, seeds_j, jnp.int32(step), prefix,
             )
             self.stats["decode_steps"] += 1
         self.timings["decode_s"] += time.perf_counter() - t_first
@@ -536,7 +531,7 @@ class JaxLM:
         b = _pow2(n, 1)
         tb = _pow2(max(map(len, suf)), 16)
         cb = _pow2(max(map(len, conts)), 8)
-        slots = self._slots(p + tb, prefix_kv)
+        slots = self._slots(tb)
         tokens = np.zeros((b, tb), np.int32)
         targets = np.zeros((b, cb), np.int32)
         start = np.zeros(b, np.int32)
@@ -549,11 +544,11 @@ class JaxLM:
         t = np.arange(tb)[None]
         positions = (p + t + np.zeros((b, 1), np.int64)).astype(np.int32)
         real = (t < lens[:, None]) & (np.arange(b)[:, None] < n)
-        write = np.where(real, positions, slots).astype(np.int32)
+        write = np.where(real, positions - p, slots).astype(np.int32)
         lp = _score(
             self.params, self.cfg, jnp.asarray(tokens), jnp.asarray(positions),
-            jnp.asarray(write), self._batch_cache(prefix_kv, b, slots), jnp.asarray(start),
-            jnp.asarray(targets),
+            jnp.asarray(write), init_cache(self.cfg, b, slots), jnp.asarray(start),
+            jnp.asarray(targets), self._prefix_arg(p, prefix_kv),
         )
         lp = np.asarray(lp, np.float64)
         self.stats["scored_tokens"] += int(lens[:n].sum())

@@ -4,9 +4,10 @@ SwiGLU, tied or untied embeddings, and a preallocated KV cache addressed by abso
 Parameters are a plain pytree of arrays with the layers stacked on a leading axis, so the layers
 run as one :func:`jax.lax.scan` (one layer is compiled, not ``n_layers``). The KV cache has one
 slot per absolute position: a token at position ``p`` writes slot ``p`` and attends to slots
-``<= p``. Rows of a batch may sit at different positions (per-row positions), a shared prefix's
-KV can be copied into slots ``[0, P)`` of every row (prefix caching), and padding tokens write to
-the out-of-range slot ``S`` which scatter drops. Every slot a token attends to was written by
+``<= p``. Rows of a batch may sit at different positions (per-row positions), a prefix shared by
+every row can be passed once (its keys and values are attended to by all rows, and the rows'
+caches start after it), and padding tokens write to the out-of-range slot ``S`` which scatter
+drops. Every slot a token attends to was written by
 that row itself, so no separate validity mask is needed.
 
 Deviation from the house style: the network is a set of pure functions over a parameter pytree
@@ -183,12 +184,16 @@ def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
     return (x.astype(jnp.float32) * cos + rot * sin).astype(x.dtype)
 
 
-def _layer(cfg: LlamaConfig, positions, write_pos, mask, h, lp, li, k_all, v_all):
+def _layer(cfg: LlamaConfig, positions, write_pos, mask, h, lp, li, k_all, v_all, prefix):
     """One decoder layer; writes its keys/values into layer ``li`` of the full caches.
 
     The caches are the scan's carry (updated in place by XLA), not per-layer slices stacked as
     the scan's output: stacking copied the whole cache at every step, which made a decode step's
     cost grow with batch x slots (2x slower at 16 rows x 1024 slots on CPU).
+
+    ``prefix`` is None or ``(pk, pv, pmask)``: this layer's keys/values of a prefix shared by
+    every row, ``(P, n_kv_heads, head_dim)``, and which of its P slots are real. Every row
+    attends to them and to its own cache; one softmax runs over both.
     """
     b, t, _ = h.shape
     hd, kv = cfg.head_dim, cfg.n_kv_heads
@@ -204,12 +209,24 @@ def _layer(cfg: LlamaConfig, positions, write_pos, mask, h, lp, li, k_all, v_all
     v_all = v_all.at[li, rows, write_pos].set(v.astype(v_all.dtype), mode="drop")
     k_cache, v_cache = k_all[li], v_all[li]
     qg = q.reshape(b, t, kv, g, hd)
+    scale = 1.0 / math.sqrt(hd)
     scores = jnp.einsum("btkgd,bskd->bkgts", qg, k_cache.astype(q.dtype)).astype(jnp.float32)
-    scores = scores / math.sqrt(hd)
-    scores = jnp.where(mask[:, None, None], scores, -jnp.inf)
+    scores = jnp.where(mask[:, None, None], scores * scale, -jnp.inf)
+    if prefix is not None:
+        pk, pv, pmask = prefix
+        n_p = pk.shape[0]
+        # one matrix product over every row and query position against the shared keys
+        # (a GEMM), instead of a per-row copy of the prefix read at every step
+        sp = jnp.einsum("btkgd,pkd->bkgtp", qg, pk.astype(q.dtype)).astype(jnp.float32)
+        sp = jnp.where(pmask, sp * scale, -jnp.inf)
+        scores = jnp.concatenate([sp, scores], axis=-1)
     p = jax.nn.softmax(scores, axis=-1).astype(q.dtype)
-    o = jnp.einsum("bkgts,bskd->btkgd", p, v_cache.astype(q.dtype)).reshape(b, t, -1)
-    h = h + o @ lp["wo"]
+    if prefix is not None:
+        o = jnp.einsum("bkgts,bskd->btkgd", p[..., n_p:], v_cache.astype(q.dtype))
+        o = o + jnp.einsum("bkgtp,pkd->btkgd", p[..., :n_p], pv.astype(q.dtype))
+    else:
+        o = jnp.einsum("bkgts,bskd->btkgd", p, v_cache.astype(q.dtype))
+    h = h + o.reshape(b, t, -1) @ lp["wo"]
     x = rms_norm(h, lp["mlp_norm"], cfg.norm_eps)
     h = h + (jax.nn.silu(x @ lp["w_gate"]) * (x @ lp["w_up"])) @ lp["w_down"]
     return h, k_all, v_all
@@ -223,6 +240,7 @@ def forward(
     write_pos: jax.Array,
     cache: KVCache,
     n_layers: int | None = None,
+    prefix: tuple[jax.Array, jax.Array, jax.Array] | None = None,
 ) -> tuple[jax.Array, KVCache]:
     """Runs tokens through the decoder, reading and writing the KV cache.
 
@@ -231,12 +249,18 @@ def forward(
         cfg: the architecture.
         tokens: ``(B, T)`` int token ids.
         positions: ``(B, T)`` int absolute position of each token (rotary phase; a token
-            attends to cache slots ``<= position``).
+            attends to cache slots ``<= position - prefix_len``).
         write_pos: ``(B, T)`` int cache slot each token's key/value goes to; ``>= slots`` drops
             the write (padding).
         cache: :class:`KVCache` with ``B`` rows.
         n_layers: run only the first ``n_layers`` layers and skip the final norm (for
             layer-by-layer checks); None runs the whole model.
+        prefix: None, or ``(k, v, prefix_len)``: keys and values ``(n_layers, P, n_kv_heads,
+            head_dim)`` of a prefix shared by every row, of which the first ``prefix_len``
+            slots (absolute positions ``0 .. prefix_len - 1``) are real. The rows' own cache
+            then holds positions from ``prefix_len`` on: slot ``s`` is position
+            ``s + prefix_len``. Equal, up to float rounding, to copying the prefix into every
+            row's cache, without the copy or its per-row reads.
 
     Returns:
         ``(hidden (B, T, D), cache)``: final-normed hidden states (or the residual stream after
@@ -251,20 +275,33 @@ def forward(
         )
     layers = params["layers"]
     ck, cv = cache.k, cache.v
+    pk = pv = None
+    offset = 0
+    if prefix is not None:
+        pk, pv, offset = prefix
+        if pk.ndim != 4 or pk.shape != pv.shape or pk.shape[0] != ck.shape[0]:
+            raise ValueError(
+                f"prefix: expected keys and values of shape (n_layers={ck.shape[0]}, P, "
+                f"{cfg.n_kv_heads}, {cfg.head_dim}), got {pk.shape} and {pv.shape}"
+            )
     if n_layers is not None:
         layers = jax.tree_util.tree_map(lambda a: a[:n_layers], layers)
         ck, cv = ck[:n_layers], cv[:n_layers]
+        if pk is not None:
+            pk, pv = pk[:n_layers], pv[:n_layers]
     h = params["embed"][tokens]
     slots = ck.shape[2]
-    mask = jnp.arange(slots)[None, None, :] <= positions[:, :, None]  # (B, T, S)
+    mask = jnp.arange(slots)[None, None, :] + offset <= positions[:, :, None]  # (B, T, S)
+    pmask = None if pk is None else jnp.arange(pk.shape[1]) < offset
 
     def body(carry, xs):
         h, ck, cv = carry
-        lp, li = xs
-        return _layer(cfg, positions, write_pos, mask, h, lp, li, ck, cv), None
+        lp, li, lpk, lpv = xs
+        pre = None if lpk is None else (lpk, lpv, pmask)
+        return _layer(cfg, positions, write_pos, mask, h, lp, li, ck, cv, pre), None
 
     n = jax.tree_util.tree_leaves(layers)[0].shape[0]
-    (h, ck, cv), _ = jax.lax.scan(body, (h, ck, cv), (layers, jnp.arange(n)))
+    (h, ck, cv), _ = jax.lax.scan(body, (h, ck, cv), (layers, jnp.arange(n), pk, pv))
     if n_layers is not None:
         return h, KVCache(ck, cv)
     return rms_norm(h, params["norm"], cfg.norm_eps), KVCache(ck, cv)

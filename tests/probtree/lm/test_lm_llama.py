@@ -97,6 +97,43 @@ def test_prefix_caching_gives_the_same_results(untied):
     assert lm.score(reqs[1].prompt, cont) == pytest.approx(s_plain, abs=1e-4)
 
 
+def test_shared_prefix_attention_equals_a_prefix_in_every_row(untied):
+    """forward(prefix=...) against the whole sequence in each row's own cache: the prefix's
+    stored keys are padded past its real length (those slots must be ignored) and the rows'
+    suffixes have different lengths (right padding writes nowhere)."""
+    cfg, params, _ = untied
+    rng = np.random.default_rng(0)
+    p_len, p_pad, b, t, slots = 5, 8, 3, 4, 16
+    prefix = rng.integers(1, cfg.vocab_size, p_len)
+    suf = rng.integers(1, cfg.vocab_size, (b, t))
+    lens = np.array([4, 2, 3])
+    # reference: prefix + suffix as one sequence per row, all in the row's own cache
+    full = np.concatenate([np.broadcast_to(prefix, (b, p_len)), suf], axis=1)
+    pos = np.broadcast_to(np.arange(p_len + t), full.shape)
+    real = pos < p_len + lens[:, None]
+    h_ref, _ = forward(params, cfg, jnp.asarray(full), jnp.asarray(pos),
+                       jnp.asarray(np.where(real, pos, slots)), init_cache(cfg, b, slots))
+    # shared: the prefix once (bucket of 8 slots, 5 real), then each row's suffix on its own
+    ptoks = np.zeros((1, p_pad), np.int32)
+    ptoks[0, :p_len] = prefix
+    ppos = np.arange(p_pad)[None]
+    _, pc = forward(params, cfg, jnp.asarray(ptoks), jnp.asarray(ppos),
+                    jnp.asarray(np.where(ppos < p_len, ppos, p_pad)), init_cache(cfg, 1, p_pad))
+    spos = p_len + np.broadcast_to(np.arange(t), (b, t))
+    write = np.where(np.arange(t)[None] < lens[:, None], spos - p_len, slots)
+    h, cache = forward(params, cfg, jnp.asarray(suf), jnp.asarray(spos), jnp.asarray(write),
+                       init_cache(cfg, b, slots),
+                       prefix=(pc.k[:, 0], pc.v[:, 0], jnp.int32(p_len)))
+    for i in range(b):
+        np.testing.assert_allclose(np.asarray(h[i, : lens[i]]),
+                                   np.asarray(h_ref[i, p_len : p_len + lens[i]]),
+                                   atol=2e-5, rtol=2e-5)
+    assert not np.asarray(cache.k[:, 1, 2:]).any()  # row 1's padding wrote nothing
+    with pytest.raises(ValueError, match="prefix"):
+        forward(params, cfg, jnp.asarray(suf), jnp.asarray(spos), jnp.asarray(write),
+                init_cache(cfg, b, slots), prefix=(pc.k, pc.v, jnp.int32(p_len)))
+
+
 def test_rows_sharing_a_header_are_batched_together(untied):
     cfg, params, tok = untied
     heads = ["Q: Who is the director of film The Night Of Tricks?\nA: The director is",
@@ -209,7 +246,7 @@ def test_sampling_frequencies_follow_softmax():
     write = np.where(pos < 1, pos, 64)
     tok, lp, _ = _prefill(params, cfg, jnp.asarray(tokens), jnp.asarray(pos), jnp.asarray(write),
                           jnp.zeros(n, jnp.int32), init_cache(cfg, n, 64),
-                          jnp.full((n,), 2.0), jnp.arange(n, dtype=jnp.uint32))
+                          jnp.full((n,), 2.0), jnp.arange(n, dtype=jnp.uint32), None)
     logits = _numpy_first_token_logits(params, cfg, 3)
     logp = logits - np.log(np.sum(np.exp(logits)))
     tok = np.asarray(tok)
