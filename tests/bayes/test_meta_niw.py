@@ -209,3 +209,27 @@ def test_test_time_sgld_settings_change_prediction_only(key):
     np.testing.assert_array_equal(preds["none"], preds["same"])
     assert np.max(np.abs(preds["cold"] - preds["none"])) > 1e-3
     np.testing.assert_array_equal(steps["cold"], steps["none"])
+
+
+def test_test_burnin_is_a_fraction_of_the_test_chain(key):
+    """``test_burnin=0.5`` of a 6-step test chain keeps states 3..5: the same prediction as a
+    training burn-in of 3 used at test time; it changes the prediction against the training
+    burn-in (1) and leaves the meta-step alone."""
+    task = make_task("letter")
+    eps = task.sample(key, 2, "test")
+    k = jax.random.key(6)
+    common = dict(sgld_steps=4, test_sgld_steps=6, test_predictive="mean",
+                  test_sgld_step_size=0.01, test_temperature=1e-4)
+    half = make_learner("niw", task, burnin=1, test_burnin=0.5, **common)
+    three = make_learner("niw", task, burnin=3, **common)
+    train_burnin = make_learner("niw", task, burnin=1, **common)
+    state = half.init(key)
+    p_half, p_three, p_train = (np.asarray(lr.predict(k, state, eps))
+                                for lr in (half, three, train_burnin))
+    np.testing.assert_array_equal(p_half, p_three)
+    assert np.max(np.abs(p_half - p_train)) > 1e-4
+    np.testing.assert_array_equal(np.asarray(half.step(k, state, eps)[0].params.m0),
+                                  np.asarray(train_burnin.step(k, state, eps)[0].params.m0))
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="test_burnin"):
+            make_learner("niw", task, test_burnin=bad)
