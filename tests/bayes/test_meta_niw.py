@@ -233,3 +233,24 @@ def test_test_burnin_is_a_fraction_of_the_test_chain(key):
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="test_burnin"):
             make_learner("niw", task, test_burnin=bad)
+
+
+def test_test_prior_scale_multiplies_the_test_prior_precision(key):
+    """With n₀ = 1 the mode prior (n₀ + 3)γ₀ is the expected prior n₀γ₀ times 4: scaling the
+    expected prior by 4 gives the mode's prediction exactly, and a scale of 0.1 changes it."""
+    task = make_task("sinusoid")
+    eps = task.sample(key, 3, "test")
+    k = jax.random.key(8)
+    common = dict(sgld_steps=4, burnin=1, test_sgld_steps=6, test_predictive="mean",
+                  n0_init=1.0, gam0_init=10.0)
+    mode = make_learner("niw", task, test_prior="mode", **common)
+    state = mode.init(key)
+    p_mode = np.asarray(mode.predict(k, state, eps))
+    p_four = np.asarray(make_learner("niw", task, test_prior="expected", test_prior_scale=4.0,
+                                     **common).predict(k, state, eps))
+    p_tenth = np.asarray(make_learner("niw", task, test_prior="expected", test_prior_scale=0.1,
+                                      **common).predict(k, state, eps))
+    np.testing.assert_allclose(p_four, p_mode, rtol=0, atol=1e-6)
+    assert np.max(np.abs(p_tenth - p_mode)) > 1e-3
+    with pytest.raises(ValueError, match="test_prior_scale"):
+        make_learner("niw", task, test_prior_scale=0.0)
