@@ -199,6 +199,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default="", metavar="TASK=N,...",
                         help="override meta-steps per task, e.g. digits=1000")
+    parser.add_argument("--episodes", type=int, default=600,
+                        help="test episodes per task (the paired differences' CI shrinks as "
+                             "1/sqrt of it)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory curve")
     parser.add_argument("--memory-only", action="store_true",
                         help="only the memory curve (no training or evaluation)")
@@ -210,12 +213,13 @@ def main(argv=None) -> int:
                              "meta-validation episodes, checked every N meta-steps (all methods; "
                              "0: keep the last state)")
     args = parser.parse_args(argv)
+    if args.episodes < 2:
+        parser.error(f"--episodes: expected >= 2, got {args.episodes}")
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
-        episodes, inner, mem_task = 600, (1, 5, 10, 20), "letter"
     else:
         steps = {"sinusoid": 5000, "sineline": 5000, "letter": 5000, "digits": 2000}
-        episodes, inner, mem_task = 600, (1, 5, 10, 20), "letter"
+    episodes, inner, mem_task = args.episodes, (1, 5, 10, 20), "letter"
     for item in filter(None, args.steps.split(",")):
         name, _, n = item.partition("=")
         if name not in steps or not n.isdigit():
