@@ -7,8 +7,9 @@ slot per absolute position: a token at position ``p`` writes slot ``p`` and atte
 ``<= p``. Rows of a batch may sit at different positions (per-row positions), a prefix shared by
 every row can be passed once (its keys and values are attended to by all rows, and the rows'
 caches start after it), and padding tokens write to the out-of-range slot ``S`` which scatter
-drops. Every slot a token attends to was written by
-that row itself, so no separate validity mask is needed.
+drops. Every slot of a row's own cache that a token attends to was written by that row itself, so
+no validity mask is needed there; a shared prefix's stored keys may be padded past its length,
+and those slots are masked.
 
 Deviation from the house style: the network is a set of pure functions over a parameter pytree
 rather than a flax NNX module, because it is inference-only, its weights come from files
