@@ -30,6 +30,7 @@ import time
 import jax
 import numpy as np
 
+from bayes.meta.calibration import ci95, episode_accuracy, episode_mse
 from bayes.meta.tasks import make_task
 from bayes.meta.train import (
     evaluate,
@@ -134,8 +135,8 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True):
 def _per_episode(task, preds, targets) -> np.ndarray:
     """Accuracy (classification) or MSE (regression) of every test episode."""
     if task.kind == "classification":
-        return (preds.argmax(-1) == targets).mean(axis=1)
-    return ((preds[..., 0] - targets) ** 2).mean(axis=1)
+        return episode_accuracy(preds, targets)
+    return episode_mse(preds, targets)
 
 
 def paired_vs_scratch(rows: list[dict]) -> list[dict]:
@@ -155,8 +156,7 @@ def paired_vs_scratch(rows: list[dict]) -> list[dict]:
                 continue
             d = r["_per_episode"] - ref
             better = d > 0 if "accuracy" in r else d < 0
-            half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
-            out.append(dict(task=task, method=method, diff=float(d.mean()), ci95=float(half),
+            out.append(dict(task=task, method=method, diff=float(d.mean()), ci95=ci95(d),
                             better_share=float(better.mean()),
                             ties_share=float((d == 0).mean()), episodes=len(d),
                             metric="accuracy" if "accuracy" in r else "mse"))

@@ -14,12 +14,31 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["classification_metrics", "regression_metrics", "ece", "reliability_diagram"]
+__all__ = [
+    "classification_metrics",
+    "regression_metrics",
+    "episode_accuracy",
+    "episode_mse",
+    "ci95",
+    "ece",
+    "reliability_diagram",
+]
 
 
-def _ci95(per_episode: np.ndarray) -> float:
+def ci95(per_episode: np.ndarray) -> float:
+    """Half-width of the 95% CI of the mean of per-episode figures (NaN for one episode)."""
     n = per_episode.shape[0]
     return float(1.96 * per_episode.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+
+def episode_accuracy(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Accuracy of every episode ``(E,)`` from ``probs (E, n, C)`` and ``labels (E, n)``."""
+    return (np.asarray(probs).argmax(-1) == np.asarray(labels)).mean(axis=1)
+
+
+def episode_mse(pred: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """MSE of every episode ``(E,)`` from ``pred (E, n, 2)`` = [mean, var] and ``targets``."""
+    return ((np.asarray(pred)[..., 0] - np.asarray(targets)) ** 2).mean(axis=1)
 
 
 def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
@@ -45,11 +64,11 @@ def classification_metrics(probs, labels) -> dict:
     if probs.ndim != 3 or labels.shape != probs.shape[:2]:
         raise ValueError(f"probs, labels: expected (E, n, C) and (E, n), got {probs.shape}, "
                          f"{labels.shape}")
-    acc = (probs.argmax(-1) == labels).mean(axis=1)
+    acc = episode_accuracy(probs, labels)
     p_true = np.take_along_axis(probs, labels[..., None], axis=-1)[..., 0]
     return {
         "accuracy": float(acc.mean()),
-        "ci95": _ci95(acc),
+        "ci95": ci95(acc),
         "ece": ece(probs.reshape(-1, probs.shape[-1]), labels.reshape(-1)),
         "nll": float(-np.log(np.maximum(p_true, 1e-12)).mean()),
         "episodes": int(probs.shape[0]),
@@ -64,11 +83,11 @@ def regression_metrics(pred, targets) -> dict:
         raise ValueError(f"pred, targets: expected (E, n, 2) and (E, n), got {pred.shape}, "
                          f"{targets.shape}")
     mean, var = pred[..., 0], pred[..., 1]
-    mse = ((mean - targets) ** 2).mean(axis=1)
+    mse = episode_mse(pred, targets)
     nll = 0.5 * (np.log(2 * np.pi * var) + (targets - mean) ** 2 / var)
     return {
         "mse": float(mse.mean()),
-        "ci95": _ci95(mse),
+        "ci95": ci95(mse),
         "nll": float(nll.mean()),
         "episodes": int(pred.shape[0]),
     }
