@@ -114,6 +114,27 @@ def test_sgld_fit_clamps_and_reports(key):
         sgld_gaussian_fit(key, energy, jnp.zeros(5), steps=3, burnin=3, step_size=1e-3)
 
 
+def test_adam_sgld_random_walks_flat_weights_at_any_positive_temperature(key):
+    """Adam normalises the noisy gradient, so a weight the energy does not depend on moves by
+    ~ε per step at τ = 1e-8 as at τ = 1e-2 (a random walk away from the start); at τ = 0 it stays
+    put and the chain is Adam descent on the constrained weights."""
+    c = jnp.array([1.0, -2.0])
+    energy = lambda th: 0.5 * jnp.sum((th[:2] - c) ** 2)  # th[2:] are flat directions
+    start = jnp.zeros(10)
+
+    def chain(temp):
+        return jax.jit(lambda k: sgld_gaussian_fit(
+            k, energy, start, steps=1000, burnin=500, step_size=0.01, temperature=temp,
+        ))(key)
+
+    warm, tiny = (np.asarray(chain(t).mean[2:]) for t in (1e-2, 1e-8))
+    assert np.mean(np.abs(warm)) > 0.05, warm  # ~ε·√steps, not 0
+    np.testing.assert_allclose(tiny, warm, rtol=1e-3, atol=1e-4)  # the noise scale cancels
+    cold = chain(0.0)
+    np.testing.assert_array_equal(np.asarray(cold.mean[2:]), 0.0)
+    np.testing.assert_allclose(cold.mean[:2], c, atol=0.02)
+
+
 def test_niw_meta_learns_sinusoid_and_beats_its_initialisation(key):
     task = make_task("sinusoid")
     learner = make_learner(
@@ -254,3 +275,24 @@ def test_test_prior_scale_multiplies_the_test_prior_precision(key):
     assert np.max(np.abs(p_tenth - p_mode)) > 1e-3
     with pytest.raises(ValueError, match="test_prior_scale"):
         make_learner("niw", task, test_prior_scale=0.0)
+
+
+def test_zero_test_temperature_is_deterministic_and_validated(key):
+    """τ = 0 at test time: the fit is Adam descent, so two keys give the same prediction (τ > 0
+    does not); negative τ and τ = 0 with the Laplace precision (divided by τ) are refused."""
+    task = make_task("letter")
+    eps = task.sample(key, 2, "test")
+    common = dict(sgld_steps=3, burnin=1, test_sgld_steps=6, test_burnin=0.5,
+                  test_predictive="mean", precision="sgld")
+    cold = make_learner("niw", task, test_temperature=0.0, **common)
+    warm = make_learner("niw", task, test_temperature=1e-2, **common)
+    state = cold.init(key)
+    k1, k2 = jax.random.key(1), jax.random.key(2)
+    np.testing.assert_array_equal(np.asarray(cold.predict(k1, state, eps)),
+                                  np.asarray(cold.predict(k2, state, eps)))
+    diff = np.asarray(warm.predict(k1, state, eps)) - np.asarray(warm.predict(k2, state, eps))
+    assert np.max(np.abs(diff)) > 1e-4
+    with pytest.raises(ValueError, match="test_temperature"):
+        make_learner("niw", task, test_temperature=-1.0)
+    with pytest.raises(ValueError, match="test_temperature: 0 needs"):
+        make_learner("niw", task, test_temperature=0.0, precision="ggn")
