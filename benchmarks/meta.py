@@ -57,9 +57,9 @@ def test_time_grid(method: str, task) -> list[dict]:
         # 2 or 10 states leaves the chain's transient in m̄). Classification also runs at τ = 0
         # (Adam descent with the Gaussian fit to its second half): at any τ > 0 the Adam
         # preconditioner random-walks the weights the support barely constrains by ~ε per step
-        # (digits val 94.4% after 1000 steps at τ = 1e-4, 98.5% at τ = 0), which is why longer
-        # cold runs never helped. (300 cold steps at τ = 1e-4, tried in earlier runs, were
-        # never chosen and are replaced by 300 at τ = 0.)
+        # (5-step-chain digits state: val 94.4% after 1000 steps at τ = 1e-4, 98.5% at τ = 0),
+        # which is why longer cold runs never helped. (300 cold steps at τ = 1e-4, tried in
+        # earlier runs, were never chosen and are replaced by 300 at τ = 0.)
         runs = ([(None, None, None, None), (200, None, None, None), (500, None, None, None),
                  (200, None, None, 0.5), (500, None, None, 0.5)]
                 if task.kind == "regression"

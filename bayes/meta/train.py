@@ -59,9 +59,9 @@ _DEFAULTS = {
     # Classification meta-trains with 20 SGLD steps (10 kept) instead of 5 (2 kept), on 200 val
     # episodes: digits with the 5-step chain falls from 98.55% (the random initialisation, 100
     # test steps at τ = 0, burn-in 0.5) to 98.43% after 250 meta-steps and 97.7% after 1000,
-    # with 20 steps it rises to 98.96% after 250; Letter's best val state 80.2% (step 1500, then
-    # down to 73.3% at 5000) vs 81.2% (step 5000, still rising). An m₀ trained for a 5-step
-    # adaptation is a poor start for the 100-step one used at test.
+    # with 20 steps it rises to 98.96% after 250; Letter (the test time below, training burn-in)
+    # peaks at 80.2% (step 1500, then down to 73.3% at 5000) vs 81.1-81.2% from step 3000 to
+    # 5000. An m₀ trained for a 5-step adaptation is a poor start for the 100-step one at test.
     ("niw", "classification"): {
         "sgld_steps": 20, "burnin": 10,
         "learning_rate": 1e-3, "precision": "sgld", "test_prior": "expected",
