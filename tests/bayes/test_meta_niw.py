@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+from bayes.meta.base import network
 from bayes.meta.niw_meta import (
     ggn_diagonal,
     local_posterior,
@@ -296,3 +297,34 @@ def test_zero_test_temperature_is_deterministic_and_validated(key):
         make_learner("niw", task, test_temperature=-1.0)
     with pytest.raises(ValueError, match="test_temperature: 0 needs"):
         make_learner("niw", task, test_temperature=0.0, precision="ggn")
+
+
+def test_vi_test_time_tempers_the_support_energy(key):
+    """``test_inference="vi"`` fits q to exp(−U/τ)·N(m₀, 1/P) with τ = ``test_vi_temperature``
+    (None: the training temperature, the posterior the training chain targets): the plug-in
+    prediction equals a direct :func:`variational_fit` on U/τ; τ = 1 differs. τ <= 0 is
+    refused."""
+    task = make_task("sinusoid")
+    eps = task.sample(key, 3, "test")
+    k = jax.random.key(9)
+    common = dict(test_inference="vi", test_predictive="mean", test_vi_steps=30,
+                  test_vi_lr=1e-2, temperature=0.01, test_prior="mode")
+    learners = {t: make_learner("niw", task, test_vi_temperature=t, **common)
+                for t in (None, 0.01, 1.0)}
+    state = learners[None].init(key)
+    preds = {t: np.asarray(lr.predict(k, state, eps))[..., 0] for t, lr in learners.items()}
+    net, p = network(task), state.params
+    prior = (jnp.exp(p.log_n0) + 3.0) * jnp.exp(p.log_gam0)
+    direct = []
+    for i, k_ep in enumerate(jax.random.split(k, 3)):
+        x_s, y_s = eps.x_support[i], eps.y_support[i]
+        energy = lambda th, x_s=x_s, y_s=y_s: x_s.shape[0] * net.nll(task, th, x_s, y_s) / 0.01
+        m_i, _ = variational_fit(jax.random.split(k_ep)[0], energy, p.m0, prior, steps=30,
+                                 learning_rate=1e-2)
+        direct.append(np.asarray(net.apply(m_i, eps.x_query[i]))[:, 0])
+    np.testing.assert_array_equal(preds[None], preds[0.01])
+    np.testing.assert_allclose(preds[0.01], np.stack(direct), rtol=0, atol=1e-4)
+    assert np.max(np.abs(preds[0.01] - preds[1.0])) > 1e-3
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="test_vi_temperature"):
+            make_learner("niw", task, test_inference="vi", test_vi_temperature=bad)
