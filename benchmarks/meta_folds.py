@@ -3,8 +3,8 @@
 The benchmark's digits task (``benchmarks/meta.py``) tests on digits 8 and 9 only (8 of the 40
 digit x rotation classes), so its paired CI covers the episodes but not the choice of test digits.
 Here fold f tests on digits (2f, 2f+1), meta-trains on the six digits outside that pair and the
-previous one (cyclic; that pair is left unused, as the benchmark's val digits are), and compares
-on the same test episodes:
+previous one (cyclic; that pair is held out like the benchmark's val digits, but nothing is
+selected on it here), and compares on the same test episodes:
 
 * ``niw``: NIW-Meta meta-trained for ``--meta-steps`` steps (250: the step the benchmark's model
   selection kept) with the benchmark's val-chosen test time (expected prior, plug-in at mᵢ, 100
