@@ -52,10 +52,12 @@ def fold_split(fold: int) -> dict[str, tuple[int, ...]]:
     return {"train": train, "val": unused, "test": test}
 
 
-def fold_task(fold: int, x=None, y=None, channels: int = 16) -> Task:
+def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True) -> Task:
     """The digits task with the class splits of ``fold`` (4 rotation classes per digit).
 
-    ``channels``: filters per conv block of the shared backbone (the benchmark's is 16).
+    ``channels``: filters per conv block of the shared backbone (the benchmark's is 16);
+    ``norm``: per-example normalisation after each convolution (the benchmark's backbone;
+    ``False`` gives the un-normalised backbone of the earlier runs).
     """
     if channels < 1:
         raise ValueError(f"channels: expected >= 1, got {channels!r}")
@@ -67,14 +69,15 @@ def fold_task(fold: int, x=None, y=None, channels: int = 16) -> Task:
                                    base.n_way, base.k_shot, base.n_query).sample
         for split, digits in fold_split(fold).items()
     }
-    backbone = lambda rngs, emb: ConvNet(8, channels, 2, None if emb else base.n_way, rngs=rngs)
+    backbone = lambda rngs, emb: ConvNet(8, channels, 2, None if emb else base.n_way, norm=norm,
+                                         rngs=rngs)
     return dataclasses.replace(base, samplers=samplers, make_backbone=backbone)
 
 
 def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=None,
-             channels: int = 16) -> dict:
+             channels: int = 16, norm: bool = True) -> dict:
     """Per-episode accuracies of niw, niw-init and scratch on one fold's test episodes."""
-    task = fold_task(fold, x, y, channels)
+    task = fold_task(fold, x, y, channels, norm)
     key = jax.random.key(seed)
     niw = make_learner("niw", task, **NIW_TEST_TIME)
     init = niw.init(key)
@@ -110,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--channels", type=int, default=16,
                         help="filters per conv block of the shared backbone (benchmark: 16)")
+    parser.add_argument("--no-norm", action="store_true",
+                        help="the un-normalised conv backbone of the earlier runs")
     args = parser.parse_args(argv)
     try:
         folds = [int(f) for f in args.folds.split(",")]
@@ -129,7 +134,8 @@ def main(argv=None) -> int:
     print("-" * len(header))
     rows = []
     for f in folds:
-        r = run_fold(f, args.episodes, args.meta_steps, args.seed, x, y, args.channels)
+        r = run_fold(f, args.episodes, args.meta_steps, args.seed, x, y, args.channels,
+                     not args.no_norm)
         rows.append(r)
         n, i = r["niw"], r["niw-init"]
         print(f"{f:>4} {r['test'][0]},{r['test'][1]:<3} {r['scratch']:>8.2%} {n['accuracy']:>7.2%} "
@@ -145,7 +151,7 @@ def main(argv=None) -> int:
           f"niw-init - scratch {100 * summary['niw-init']['mean_diff']:+.2f} "
           f"(won {summary['niw-init']['folds_won']})")
     print(json.dumps({"meta_steps": args.meta_steps, "seed": args.seed,
-                      "channels": args.channels, "folds": rows,
+                      "channels": args.channels, "norm": not args.no_norm, "folds": rows,
                       "summary": summary}))
     return 0
 

@@ -42,18 +42,37 @@ class MLP(nnx.Module):
 
 
 class ConvNet(nnx.Module):
-    """Conv-ReLU-maxpool blocks for small square images ``(n, h, w)``, then a linear head.
+    """Conv-(norm)-ReLU-maxpool blocks for small square images ``(n, h, w)``, then a linear head.
 
     For 8x8 digits two blocks of ``channels`` filters give a 2x2xC feature map (flattened).
     ``n_out=None`` returns the flattened features (a ProtoNet embedding).
+
+    ``norm=True`` normalises each example's feature map after every convolution (layer norm over
+    height, width and channels, then a learned per-channel scale and shift), the per-example
+    stand-in for the batch norm of the standard few-shot conv backbone (Vinyals et al. 2016;
+    Finn et al. 2017). Per-example statistics keep ``apply`` a function of one input at a time,
+    so support and query never mix (no transductive batch statistics) and a flat θ holds every
+    parameter (no running averages).
     """
 
     def __init__(
-        self, image_size: int, channels: int, n_blocks: int, n_out: int | None, *, rngs: nnx.Rngs
+        self,
+        image_size: int,
+        channels: int,
+        n_blocks: int,
+        n_out: int | None,
+        *,
+        norm: bool = False,
+        rngs: nnx.Rngs,
     ):
         chans = [1] + [channels] * n_blocks
         self.convs = nnx.List(
             [nnx.Conv(a, b, kernel_size=(3, 3), rngs=rngs) for a, b in zip(chans[:-1], chans[1:])]
+        )
+        self.norms = nnx.List(
+            [nnx.LayerNorm(channels, epsilon=1e-5, reduction_axes=(-3, -2, -1), feature_axes=-1,
+                           rngs=rngs) for _ in range(n_blocks)]
+            if norm else []
         )
         side = image_size // (2**n_blocks)
         if side < 1:
@@ -63,9 +82,11 @@ class ConvNet(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = x[..., None]
-        for conv in self.convs:
-            x = jax.nn.relu(conv(x))
-            x = nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2))
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if len(self.norms):
+                x = self.norms[i](x)
+            x = nnx.max_pool(jax.nn.relu(x), window_shape=(2, 2), strides=(2, 2))
         x = x.reshape(x.shape[:-3] + (-1,))
         return self.head(x) if self.head is not None else x
 

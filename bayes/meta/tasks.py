@@ -102,7 +102,8 @@ def make_task(
 
     Defaults: regression 10-shot with 10 query points (MAML's sinusoid setting, 1-40-40-1 MLP,
     likelihood noise 0.5); classification ``n_way``-way 5-shot with 10 queries per class
-    (Letter: 16-64-64-N MLP; digits: two 3x3 conv blocks of 16 filters + linear head).
+    (Letter: 16-64-64-N MLP; digits: two 3x3 conv blocks of 16 filters, each normalised per
+    example (:class:`~bayes.meta.backbones.ConvNet` ``norm=True``), + linear head).
 
     Raises:
         ValueError: unknown ``name`` or sizes the data cannot serve.
@@ -125,7 +126,8 @@ def make_task(
     elif name == "digits":
         x, y = load_digits_rotated()
         splits = {"train": range(0, 24), "val": range(24, 32), "test": range(32, 40)}
-        backbone = lambda rngs, emb: ConvNet(8, 16, 2, None if emb else n_way, rngs=rngs)
+        backbone = lambda rngs, emb: ConvNet(8, 16, 2, None if emb else n_way, norm=True,
+                                             rngs=rngs)
     else:
         raise ValueError(f"name: expected one of {TASKS}, got {name!r}")
     k = 5 if k_shot is None else k_shot

@@ -152,3 +152,51 @@ def test_meta_train_keeps_the_best_state_on_validation(key):
     assert abs(m["mse"] - log[-1]["val_score"]) < 1e-5
     with pytest.raises(ValueError, match="val_every"):
         meta_train(learner, task, key, steps=1, val_every=-1)
+
+
+def test_conv_backbone_normalises_each_example_feature_map(key):
+    from flax import nnx
+
+    from bayes.meta.backbones import ConvNet, flatten
+
+    x = jax.random.uniform(key, (3, 8, 8))
+    plain = ConvNet(8, 4, 2, 5, rngs=nnx.Rngs(0))
+    normed = ConvNet(8, 4, 2, 5, norm=True, rngs=nnx.Rngs(0))
+    # The norm layers add a scale and shift per channel and block; the convs draw the same init.
+    t_plain, _ = flatten(plain)
+    t_normed, apply = flatten(normed)
+    assert t_normed.size - t_plain.size == 2 * 2 * 4
+    # By hand: conv, then (h - mean) / sqrt(var + 1e-5) over (h, w, c) of each example.
+    h = normed.convs[0](x[..., None])
+    mu, var = h.mean(axis=(1, 2, 3), keepdims=True), h.var(axis=(1, 2, 3), keepdims=True)
+    ref = (h - mu) / jnp.sqrt(var + 1e-5)
+    np.testing.assert_allclose(normed.norms[0](h), ref, atol=1e-5)
+    # Per-example statistics: an example's output does not depend on the others in the batch.
+    np.testing.assert_allclose(apply(t_normed, x)[:1], apply(t_normed, x[:1]), atol=1e-6)
+    assert apply(t_normed, x).shape == (3, 5) and normed(x).shape == (3, 5)
+    # Unit scale, zero shift and no conv bias: a positive rescaling of the image cancels out.
+    for conv in normed.convs:
+        conv.bias[...] = jnp.zeros_like(conv.bias[...])
+    np.testing.assert_allclose(normed(3.0 * x), normed(x), rtol=1e-4, atol=1e-5)
+
+
+def test_digits_task_splits_by_digit_and_draws_rotated_classes(key):
+    from bayes.meta.tasks import load_digits_rotated
+
+    x, y = load_digits_rotated()
+    assert x.shape == (7188, 8, 8) and set(np.unique(y)) == set(range(40))
+    # Class 4d + r is digit d's image turned r quarter turns.
+    base = x[y % 4 == 0]
+    np.testing.assert_array_equal(x[y % 4 == 1], np.rot90(base, 1, axes=(1, 2)))
+    task = make_task("digits")
+    digit_of = {}
+    for split in ("train", "val", "test"):
+        eps = task.sample(key, 4, split)
+        assert eps.x_support.shape == (4, 25, 8, 8) and eps.x_query.shape == (4, 50, 8, 8)
+        # Recover each image's class by exact match and check the split's digits.
+        flat = x.reshape(len(x), -1)
+        for img in np.asarray(eps.x_query).reshape(-1, 64)[:40]:
+            cls = y[np.flatnonzero((flat == img).all(axis=1))]
+            digit_of.setdefault(split, set()).update((cls // 4).tolist())
+    assert digit_of["train"] <= set(range(6))
+    assert digit_of["val"] <= {6, 7} and digit_of["test"] <= {8, 9}
