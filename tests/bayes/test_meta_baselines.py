@@ -190,13 +190,14 @@ def test_digits_task_splits_by_digit_and_draws_rotated_classes(key):
     np.testing.assert_array_equal(x[y % 4 == 1], np.rot90(base, 1, axes=(1, 2)))
     task = make_task("digits")
     digit_of = {}
+    flat = x.reshape(len(x), -1)
     for split in ("train", "val", "test"):
         eps = task.sample(key, 4, split)
         assert eps.x_support.shape == (4, 25, 8, 8) and eps.x_query.shape == (4, 50, 8, 8)
         # Recover each image's class by exact match and check the split's digits.
-        flat = x.reshape(len(x), -1)
         for img in np.asarray(eps.x_query).reshape(-1, 64)[:40]:
             cls = y[np.flatnonzero((flat == img).all(axis=1))]
             digit_of.setdefault(split, set()).update((cls // 4).tolist())
+    assert all(digit_of[split] for split in digit_of)  # each split's queries were found in the data
     assert digit_of["train"] <= set(range(6))
     assert digit_of["val"] <= {6, 7} and digit_of["test"] <= {8, 9}
