@@ -21,6 +21,7 @@ difference against scratch with its 95% CI over episodes; the last line is one J
     python benchmarks/meta_folds.py   # 5 folds x 300 episodes: ~1-1.5 h on 2 cores
     python benchmarks/meta_folds.py --folds 4 --episodes 4 --meta-steps 2   # smoke run, 30 s
     python benchmarks/meta_folds.py --folds 4 --channels 32 --no-norm   # wider: 37 min
+    python benchmarks/meta_folds.py --folds 2 --niw-test test_predictive=mean,test_burnin=0.99
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bayes.meta.backbones import ConvNet
 from bayes.meta.calibration import ci95, episode_accuracy
 from bayes.meta.episodes import ClassEpisodeSampler
 from bayes.meta.tasks import Task, load_digits_rotated, make_task
-from bayes.meta.train import evaluate, make_learner, meta_train
+from bayes.meta.train import evaluate, learner_config, make_learner, meta_train
 
 # The benchmark's choices on its own split (kept meta-step, val-chosen test times), per backbone:
 # the normalised conv net (current) and the un-normalised one of the earlier runs (--no-norm).
@@ -86,11 +87,15 @@ def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True) 
 
 
 def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=None,
-             channels: int = 16, norm: bool = True) -> dict:
-    """Per-episode accuracies of niw, niw-init and scratch on one fold's test episodes."""
+             channels: int = 16, norm: bool = True, niw_test: dict | None = None) -> dict:
+    """Per-episode accuracies of niw, niw-init and scratch on one fold's test episodes.
+
+    ``niw_test``: overrides of NIW-Meta's test-time settings (``test_*`` config fields) on top
+    of the benchmark's choice; meta-training is unaffected by them.
+    """
     task = fold_task(fold, x, y, channels, norm)
     key = jax.random.key(seed)
-    niw = make_learner("niw", task, **SETTINGS[norm]["niw"])
+    niw = make_learner("niw", task, **{**SETTINGS[norm]["niw"], **(niw_test or {})})
     init = niw.init(key)
     state = init
     if meta_steps:  # the benchmark's protocol: one warm-up step, then the counted steps
@@ -116,6 +121,30 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     return row
 
 
+def parse_niw_test(text: str) -> dict:
+    """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (int, float or str).
+
+    Raises:
+        ValueError: an item that is not ``key=value`` or a key that does not start with
+            ``test_`` (only NIW-Meta's test time may be changed here).
+    """
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ValueError(f"expected key=value, got {item!r}")
+        if not key.startswith("test_"):
+            raise ValueError(f"expected a test-time field (test_*), got {key!r}")
+        for cast in (int, float, str):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", default="0,1,2,3,4", help="comma-separated folds in 0..4")
@@ -128,7 +157,15 @@ def main(argv=None) -> int:
                         help="filters per conv block of the shared backbone (benchmark: 16)")
     parser.add_argument("--no-norm", action="store_true",
                         help="the un-normalised conv backbone of the earlier runs")
+    parser.add_argument("--niw-test", default="", metavar="FIELD=VALUE,...",
+                        help="override NIW-Meta's test time, e.g. test_predictive=mean,"
+                             "test_burnin=0.99 (diagnostics; the default is the benchmark's)")
     args = parser.parse_args(argv)
+    try:
+        niw_test = parse_niw_test(args.niw_test)
+        learner_config("niw", make_task("digits"), **niw_test)  # unknown fields fail here
+    except ValueError as err:
+        parser.error(f"--niw-test: {err}")
     if args.meta_steps is None:
         args.meta_steps = SETTINGS[not args.no_norm]["meta_steps"]
     try:
@@ -150,7 +187,7 @@ def main(argv=None) -> int:
     rows = []
     for f in folds:
         r = run_fold(f, args.episodes, args.meta_steps, args.seed, x, y, args.channels,
-                     not args.no_norm)
+                     not args.no_norm, niw_test)
         rows.append(r)
         n, i = r["niw"], r["niw-init"]
         print(f"{f:>4} {r['test'][0]},{r['test'][1]:<3} {r['scratch']:>8.2%} {n['accuracy']:>7.2%} "
@@ -172,7 +209,8 @@ def main(argv=None) -> int:
           f"{100 * summary['niw-init']['mean_diff']:+.2f} ± {100 * summary['niw-init']['ci95']:.2f}"
           f" (won {summary['niw-init']['folds_won']})")
     print(json.dumps({"meta_steps": args.meta_steps, "seed": args.seed,
-                      "channels": args.channels, "norm": not args.no_norm, "folds": rows,
+                      "channels": args.channels, "norm": not args.no_norm, "niw_test": niw_test,
+                      "folds": rows,
                       "summary": summary}))
     return 0
 
