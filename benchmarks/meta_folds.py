@@ -36,6 +36,7 @@ import numpy as np
 
 from bayes.meta.backbones import ConvNet
 from bayes.meta.calibration import ci95, episode_accuracy
+from bayes.meta.cli import parse_overrides
 from bayes.meta.episodes import ClassEpisodeSampler
 from bayes.meta.tasks import Task, load_digits_rotated, make_task
 from bayes.meta.train import evaluate, learner_config, make_learner, meta_train
@@ -122,26 +123,16 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
 
 
 def parse_niw_test(text: str) -> dict:
-    """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (int, float or str).
+    """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (the CLI's ``--set``).
 
     Raises:
-        ValueError: an item that is not ``key=value`` or a key that does not start with
+        ValueError: an item that is not ``NAME=VALUE`` or a name that does not start with
             ``test_`` (only NIW-Meta's test time may be changed here).
     """
-    out = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise ValueError(f"expected key=value, got {item!r}")
-        if not key.startswith("test_"):
-            raise ValueError(f"expected a test-time field (test_*), got {key!r}")
-        for cast in (int, float, str):
-            try:
-                out[key] = cast(value)
-                break
-            except ValueError:
-                continue
+    out = parse_overrides([p.strip() for p in text.split(",") if p.strip()], "--niw-test")
+    for name in out:
+        if not name.startswith("test_"):
+            raise ValueError(f"--niw-test: expected a test-time field (test_*), got {name!r}")
     return out
 
 
@@ -163,6 +154,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         niw_test = parse_niw_test(args.niw_test)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
         learner_config("niw", make_task("digits"), **niw_test)  # unknown fields fail here
     except ValueError as err:
         parser.error(f"--niw-test: {err}")

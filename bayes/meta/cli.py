@@ -26,14 +26,19 @@ from bayes.meta.train import (
     save_checkpoint,
 )
 
-__all__ = ["register"]
+__all__ = ["register", "parse_overrides"]
 
 
-def _parse_sets(items: list[str] | None) -> dict:
+def parse_overrides(items: list[str] | None, flag: str = "--set") -> dict:
+    """``["a=1", "b=mode"]`` -> ``{"a": 1, "b": "mode"}``: values read as JSON, else as text.
+
+    Raises:
+        ValueError: an item without ``=`` (the message names ``flag``).
+    """
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set: expected NAME=VALUE, got {item!r}")
+            raise ValueError(f"{flag}: expected NAME=VALUE, got {item!r}")
         name, value = item.split("=", 1)
         try:
             out[name] = json.loads(value)
@@ -43,7 +48,7 @@ def _parse_sets(items: list[str] | None) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    overrides = _parse_sets(args.set)
+    overrides = parse_overrides(args.set)
     task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)
     learner = make_learner(args.method, task, **overrides)
     state, log = meta_train(
@@ -81,7 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
             raise ValueError("eval: give --checkpoint, or --method and --task")
         meta = {"method": args.method, "task": args.task}
         task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)
-        learner = make_learner(args.method, task, **_parse_sets(args.set))
+        learner = make_learner(args.method, task, **parse_overrides(args.set))
         state = learner.init(jax.random.key(args.seed))
     metrics, probs, labels = evaluate(
         learner, state, task, jax.random.key(args.seed + 1), episodes=args.episodes,
