@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -39,7 +41,14 @@ from bayes.meta.calibration import ci95, episode_accuracy
 from bayes.meta.cli import parse_overrides
 from bayes.meta.episodes import ClassEpisodeSampler
 from bayes.meta.tasks import Task, load_digits_rotated, make_task
-from bayes.meta.train import evaluate, learner_config, make_learner, meta_train
+from bayes.meta.train import (
+    evaluate,
+    learner_config,
+    load_checkpoint,
+    make_learner,
+    meta_train,
+    save_checkpoint,
+)
 
 # The benchmark's choices on its own split (kept meta-step, val-chosen test times), per backbone:
 # the normalised conv net (current) and the un-normalised one of the earlier runs (--no-norm).
@@ -88,29 +97,54 @@ def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True) 
 
 
 def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=None,
-             channels: int = 16, norm: bool = True, niw_test: dict | None = None) -> dict:
+             channels: int = 16, norm: bool = True, niw_test: dict | None = None,
+             cache: str | Path | None = None, niw_train: dict | None = None) -> dict:
     """Per-episode accuracies of niw, niw-init and scratch on one fold's test episodes.
 
     ``niw_test``: overrides of NIW-Meta's test-time settings (``test_*`` config fields) on top
-    of the benchmark's choice; meta-training is unaffected by them.
+    of the benchmark's choice; meta-training is unaffected by them. ``niw_train``: overrides of
+    NIW-Meta's other (training) config fields, e.g. its SGLD chain. ``cache``: a folder where
+    the meta-trained state and each row's per-episode accuracies are kept, keyed by every
+    setting they depend on, so a rerun with other test-time overrides retrains and re-evaluates
+    nothing it already has (every step is deterministic given the seed, so cached and fresh
+    figures agree).
     """
     task = fold_task(fold, x, y, channels, norm)
     key = jax.random.key(seed)
-    niw = make_learner("niw", task, **{**SETTINGS[norm]["niw"], **(niw_test or {})})
+    niw_over = {**SETTINGS[norm]["niw"], **(niw_train or {}), **(niw_test or {})}
+    niw = make_learner("niw", task, **niw_over)
     init = niw.init(key)
+    base = f"fold{fold}-seed{seed}-c{channels}-{'norm' if norm else 'raw'}"
+    tag = lambda over: hashlib.sha1(json.dumps(over, sort_keys=True).encode()).hexdigest()[:10]
+    train_tag = f"-{tag(niw_train)}" if niw_train else ""
+    ckpt = Path(cache) / f"{base}-steps{meta_steps}{train_tag}.msgpack" if cache else None
     state = init
-    if meta_steps:  # the benchmark's protocol: one warm-up step, then the counted steps
+    if ckpt is not None and ckpt.exists():
+        state, _ = load_checkpoint(ckpt, init)
+    elif meta_steps:  # the benchmark's protocol: one warm-up step, then the counted steps
         state, _ = meta_train(niw, task, key, steps=1, state=state)
         state, _ = meta_train(niw, task, jax.random.fold_in(key, 1), steps=meta_steps,
                               state=state)
-    scratch = make_learner("scratch", task, **SETTINGS[norm]["scratch"])
+        if ckpt is not None:
+            save_checkpoint(ckpt, state, {"fold": fold, "seed": seed, "meta_steps": meta_steps})
+    scratch_over = SETTINGS[norm]["scratch"]
+    scratch = make_learner("scratch", task, **scratch_over)
     per_episode, seconds = {}, {}
-    for name, learner, st in (("niw", niw, state), ("niw-init", niw, init),
-                              ("scratch", scratch, scratch.init(key))):
+    for name, learner, st, over in (
+        ("niw", niw, state, {**niw_over, "meta_steps": meta_steps}),
+        ("niw-init", niw, init, niw_over),
+        ("scratch", scratch, scratch.init(key), scratch_over),
+    ):
+        path = (Path(cache) / f"{base}-ep{episodes}-{name}-{tag(over)}.npy" if cache else None)
         start = time.perf_counter()
-        _, preds, targets = evaluate(learner, st, task, jax.random.key(seed + 7),
-                                     episodes=episodes)
-        per_episode[name] = episode_accuracy(preds, targets)
+        if path is not None and path.exists():
+            per_episode[name] = np.load(path)
+        else:
+            _, preds, targets = evaluate(learner, st, task, jax.random.key(seed + 7),
+                                         episodes=episodes)
+            per_episode[name] = episode_accuracy(preds, targets)
+            if path is not None:
+                np.save(path, per_episode[name])
         seconds[name] = time.perf_counter() - start
     row = {"fold": fold, **{k: list(v) for k, v in fold_split(fold).items()},
            "episodes": episodes, "scratch": float(per_episode["scratch"].mean())}
@@ -122,17 +156,21 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     return row
 
 
-def parse_niw_test(text: str) -> dict:
+def parse_niw_test(text: str, train: bool = False) -> dict:
     """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (the CLI's ``--set``).
 
+    ``train=True`` parses ``--niw-train`` instead: every name must *not* start with ``test_``.
+
     Raises:
-        ValueError: an item that is not ``NAME=VALUE`` or a name that does not start with
-            ``test_`` (only NIW-Meta's test time may be changed here).
+        ValueError: an item that is not ``NAME=VALUE``, or a name that does not start with
+            ``test_`` (``--niw-test``: only NIW-Meta's test time) or does (``--niw-train``).
     """
-    out = parse_overrides([p.strip() for p in text.split(",") if p.strip()], "--niw-test")
+    flag = "--niw-train" if train else "--niw-test"
+    out = parse_overrides([p.strip() for p in text.split(",") if p.strip()], flag)
     for name in out:
-        if not name.startswith("test_"):
-            raise ValueError(f"--niw-test: expected a test-time field (test_*), got {name!r}")
+        if name.startswith("test_") == train:
+            want = "a training field (not test_*)" if train else "a test-time field (test_*)"
+            raise ValueError(f"{flag}: expected {want}, got {name!r}")
     return out
 
 
@@ -151,15 +189,22 @@ def main(argv=None) -> int:
     parser.add_argument("--niw-test", default="", metavar="FIELD=VALUE,...",
                         help="override NIW-Meta's test time, e.g. test_predictive=mean,"
                              "test_burnin=0.99 (diagnostics; the default is the benchmark's)")
+    parser.add_argument("--niw-train", default="", metavar="FIELD=VALUE,...",
+                        help="override NIW-Meta's training config, e.g. temperature=0,"
+                             "precision=constant (retrains; cached under its own name)")
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="keep meta-trained states and per-episode accuracies here and reuse "
+                             "them (reruns with other --niw-test values evaluate NIW-Meta only)")
     args = parser.parse_args(argv)
     try:
         niw_test = parse_niw_test(args.niw_test)
+        niw_train = parse_niw_test(args.niw_train, train=True)
     except ValueError as err:
         parser.error(str(err))
-    try:
-        learner_config("niw", make_task("digits"), **niw_test)  # unknown fields fail here
+    try:  # unknown fields fail here
+        learner_config("niw", make_task("digits"), **niw_train, **niw_test)
     except ValueError as err:
-        parser.error(f"--niw-test: {err}")
+        parser.error(f"--niw-train/--niw-test: {err}")
     if args.meta_steps is None:
         args.meta_steps = SETTINGS[not args.no_norm]["meta_steps"]
     try:
@@ -181,7 +226,7 @@ def main(argv=None) -> int:
     rows = []
     for f in folds:
         r = run_fold(f, args.episodes, args.meta_steps, args.seed, x, y, args.channels,
-                     not args.no_norm, niw_test)
+                     not args.no_norm, niw_test, args.cache, niw_train)
         rows.append(r)
         n, i = r["niw"], r["niw-init"]
         print(f"{f:>4} {r['test'][0]},{r['test'][1]:<3} {r['scratch']:>8.2%} {n['accuracy']:>7.2%} "
@@ -204,6 +249,7 @@ def main(argv=None) -> int:
           f" (won {summary['niw-init']['folds_won']})")
     print(json.dumps({"meta_steps": args.meta_steps, "seed": args.seed,
                       "channels": args.channels, "norm": not args.no_norm, "niw_test": niw_test,
+                      "niw_train": niw_train,
                       "folds": rows,
                       "summary": summary}))
     return 0

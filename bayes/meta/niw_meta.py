@@ -58,6 +58,14 @@ first part of a long chain) keeps only states ``⌊f·steps⌋`` on; None keeps 
 (the paper's single setting). Chosen per task on validation episodes with the rest of the test
 time.
 
+Constant precision (``precision``/``test_precision="constant"``; the official flag
+``use_gami=0``, note §2.2): A = ``a_max`` on every weight instead of the chain's 1/variance.
+The training chain (20 Adam-SGLD steps at τ = 0.01) saturates A at ``a_max`` on most weights
+(85% on digits at initialisation), so n₀γ₀ is learned against A ≈ ``a_max``. A test chain at τ = 0
+is Adam descent, and 1/variance of its kept iterates then measures how far each weight is still
+moving, not its curvature: the weights the support moves most get the smallest A and are shrunk
+back toward m₀ hardest. ``test_precision="constant"`` keeps the training-time balance at test.
+
 Why the GGN (Laplace) precision fails for classification (``precision="ggn"``; measured on
 Letter): the softmax curvature of 25 support points is small (≤ 1/4 per point and output), so
 the closed form shrinks the support fit m̄ toward m₀ by a factor n₀γ₀/(A + n₀γ₀) that is large.
@@ -176,6 +184,7 @@ class NIWMetaConfig:
     test_vi_lr: float = 1e-2
     test_vi_temperature: float | None = None
     test_predictive: str = "samples"
+    test_precision: str | None = None
 
 
 class NIWMetaParams(NamedTuple):
@@ -225,15 +234,21 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         raise ValueError(
             f"test_predictive: expected 'samples' or 'mean', got {config.test_predictive!r}"
         )
-    if config.precision not in ("ggn", "sgld"):
-        raise ValueError(f"precision: expected 'ggn' or 'sgld', got {config.precision!r}")
-    for name in ("temperature", "test_temperature"):
+    if config.precision not in ("ggn", "sgld", "constant"):
+        raise ValueError(
+            f"precision: expected 'ggn', 'sgld' or 'constant', got {config.precision!r}"
+        )
+    if config.test_precision not in (None, "sgld", "constant"):
+        raise ValueError(f"test_precision: expected None (the training precision), 'sgld' or "
+                         f"'constant', got {config.test_precision!r}")
+    test_precision = config.precision if config.test_precision is None else config.test_precision
+    for name, kind in (("temperature", config.precision), ("test_temperature", test_precision)):
         value = getattr(config, name)
         if value is not None and not value >= 0:
             raise ValueError(f"{name}: expected >= 0, got {value!r}")
-        if value == 0 and (config.precision == "ggn" or config.taylor):
-            raise ValueError(f"{name}: 0 needs precision='sgld' and taylor=False (the Laplace "
-                             f"precision and the Taylor gradient are divided by τ)")
+        if value == 0 and (kind == "ggn" or config.taylor):
+            raise ValueError(f"{name}: 0 needs precision='sgld' or 'constant' and taylor=False "
+                             f"(the Laplace precision and the Taylor gradient are divided by τ)")
     test_steps = config.sgld_steps if config.test_sgld_steps is None else config.test_sgld_steps
     if config.test_burnin is None:
         if test_steps - config.burnin < 1:
@@ -260,7 +275,7 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
     opt = optax.adam(config.learning_rate)
 
     def fit(key, m0, x, y, steps, step_size=config.sgld_step_size, temp=config.temperature,
-            burnin=config.burnin):
+            burnin=config.burnin, precision_kind=config.precision):
         """(m̄, A, g, (clamped_frac, floor_frac)) for one support set; constants w.r.t. L₀."""
         n = x.shape[0]
         energy = lambda th: n * net.nll(task, th, x, y)
@@ -271,7 +286,10 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
             preconditioner=config.preconditioner,
         )
         mean, precision, clamped = g.mean, g.precision, (g.clamped_frac, g.floor_frac)
-        if config.precision == "ggn":
+        if precision_kind == "constant":  # the official use_gami=0: A = a_max everywhere
+            precision = jnp.full_like(precision, config.a_max)
+            clamped = (jnp.ones((), jnp.float32), jnp.zeros((), jnp.float32))
+        elif precision_kind == "ggn":
             # Laplace precision of the tempered episode posterior exp(−U/τ) the SGLD targets.
             raw = ggn_diagonal(net.apply, mean, x, task.kind, task.lik_std) / temp
             clamped = _clip_fractions(raw, config.a_min, config.a_max)
@@ -334,7 +352,8 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
             )
         else:
             mean, precision, grad, _ = fit(k_fit, params.m0, x_s, y_s, test_steps,
-                                           test_step_size, test_temp, test_burnin)
+                                           test_step_size, test_temp, test_burnin,
+                                           test_precision)
             m_i, gam_i = local_posterior(mean, precision, params.m0, prior, grad)
         if config.test_predictive == "mean":  # plug-in prediction at the posterior mean mᵢ
             thetas = m_i[None, :]

@@ -328,3 +328,36 @@ def test_vi_test_time_tempers_the_support_energy(key):
     for bad in (0.0, -1.0):
         with pytest.raises(ValueError, match="test_vi_temperature"):
             make_learner("niw", task, test_inference="vi", test_vi_temperature=bad)
+
+
+def test_constant_test_precision_is_the_closed_form_at_a_max(key):
+    """``test_precision="constant"`` (the official ``use_gami=0``): the test closed form uses
+    A = a_max on every weight, mᵢ = (a_max m̄ + P m₀)/(a_max + P), checked against a fit run by
+    hand with the learner's keys; the iterate-variance precision gives another prediction."""
+    task = make_task("sinusoid")
+    eps = task.sample(key, 3, "test")
+    common = dict(sgld_steps=4, burnin=1, precision="sgld", test_sgld_steps=8, test_burnin=0.5,
+                  test_sgld_step_size=0.01, test_temperature=0.0, test_predictive="mean",
+                  test_prior="expected", n0_init=2.0, gam0_init=1e3, a_max=1e6)
+    const = make_learner("niw", task, test_precision="constant", **common)
+    state = const.init(key)
+    k = jax.random.key(3)
+    got = np.asarray(const.predict(k, state, eps))
+    net = network(task)
+    m0, prior, a_max = state.params.m0, 2.0 * 1e3, 1e6
+    for i, k_ep in enumerate(jax.random.split(k, 3)):
+        k_fit, _ = jax.random.split(k_ep)
+        x, y = eps.x_support[i], eps.y_support[i]
+        energy = lambda th, x=x, y=y: x.shape[0] * net.nll(task, th, x, y)
+        fit = sgld_gaussian_fit(k_fit, energy, m0,
+                                steps=8, burnin=4, step_size=0.01, temperature=0.0, a_max=a_max)
+        assert float(fit.clamped_frac) < 0.9  # the iterate-variance precision is not a_max
+        m_i = (a_max * fit.mean + prior * m0) / (a_max + prior)
+        want = np.asarray(net.apply(m_i, eps.x_query[i]))[:, 0]
+        np.testing.assert_allclose(got[i, :, 0], want, rtol=1e-4, atol=1e-5)
+    sgld = np.asarray(make_learner("niw", task, **common).predict(k, state, eps))
+    assert np.max(np.abs(sgld - got)) > 1e-3
+    with pytest.raises(ValueError, match="test_precision"):
+        make_learner("niw", task, test_precision="laplace")
+    with pytest.raises(ValueError, match="precision"):
+        make_learner("niw", task, precision="diag")
