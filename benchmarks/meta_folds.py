@@ -74,18 +74,20 @@ def fold_split(fold: int) -> dict[str, tuple[int, ...]]:
     return {"train": train, "val": unused, "test": test}
 
 
-def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True) -> Task:
+def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True,
+              shots: int = 5) -> Task:
     """The digits task with the class splits of ``fold`` (4 rotation classes per digit).
 
     ``channels``: filters per conv block of the shared backbone (the benchmark's is 16);
     ``norm``: per-example normalisation after each convolution (the benchmark's backbone;
-    ``False`` gives the un-normalised backbone of the earlier runs).
+    ``False`` gives the un-normalised backbone of the earlier runs); ``shots``: support images
+    per class (the benchmark's is 5).
     """
     if channels < 1:
         raise ValueError(f"channels: expected >= 1, got {channels!r}")
     if x is None:
         x, y = load_digits_rotated()
-    base = make_task("digits")
+    base = make_task("digits", k_shot=shots)
     samplers = {
         split: ClassEpisodeSampler(x, y, [4 * d + r for d in digits for r in range(4)],
                                    base.n_way, base.k_shot, base.n_query).sample
@@ -98,7 +100,8 @@ def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True) 
 
 def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=None,
              channels: int = 16, norm: bool = True, niw_test: dict | None = None,
-             cache: str | Path | None = None, niw_train: dict | None = None) -> dict:
+             cache: str | Path | None = None, niw_train: dict | None = None,
+             shots: int = 5) -> dict:
     """Per-episode accuracies of niw, niw-init and scratch on one fold's test episodes.
 
     ``niw_test``: overrides of NIW-Meta's test-time settings (``test_*`` config fields) on top
@@ -109,12 +112,13 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     nothing it already has (every step is deterministic given the seed, so cached and fresh
     figures agree).
     """
-    task = fold_task(fold, x, y, channels, norm)
+    task = fold_task(fold, x, y, channels, norm, shots)
     key = jax.random.key(seed)
     niw_over = {**SETTINGS[norm]["niw"], **(niw_train or {}), **(niw_test or {})}
     niw = make_learner("niw", task, **niw_over)
     init = niw.init(key)
-    base = f"fold{fold}-seed{seed}-c{channels}-{'norm' if norm else 'raw'}"
+    base = (f"fold{fold}-seed{seed}-c{channels}-{'norm' if norm else 'raw'}"
+            + ("" if shots == 5 else f"-shot{shots}"))
     tag = lambda over: hashlib.sha1(json.dumps(over, sort_keys=True).encode()).hexdigest()[:10]
     train_tag = f"-{tag(niw_train)}" if niw_train else ""
     ckpt = Path(cache) / f"{base}-steps{meta_steps}{train_tag}.msgpack" if cache else None
@@ -182,6 +186,9 @@ def main(argv=None) -> int:
                         help="NIW-Meta meta-steps (default: the benchmark's kept step, 1000; "
                              "250 with --no-norm)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shots", type=int, default=5,
+                        help="support images per class (the benchmark's 5-way 5-shot: 5); the "
+                             "fixed settings stay the 5-shot choices")
     parser.add_argument("--channels", type=int, default=16,
                         help="filters per conv block of the shared backbone (benchmark: 16)")
     parser.add_argument("--no-norm", action="store_true",
@@ -215,6 +222,8 @@ def main(argv=None) -> int:
         parser.error(f"--folds: expected comma-separated integers in 0..4 ({err})")
     if args.channels < 1:
         parser.error(f"--channels: expected >= 1, got {args.channels}")
+    if args.shots < 1:
+        parser.error(f"--shots: expected >= 1, got {args.shots}")
     if args.episodes < 2 or args.meta_steps < 0:
         parser.error(f"--episodes >= 2 and --meta-steps >= 0 expected, got {args.episodes}, "
                      f"{args.meta_steps}")
@@ -226,7 +235,7 @@ def main(argv=None) -> int:
     rows = []
     for f in folds:
         r = run_fold(f, args.episodes, args.meta_steps, args.seed, x, y, args.channels,
-                     not args.no_norm, niw_test, args.cache, niw_train)
+                     not args.no_norm, niw_test, args.cache, niw_train, args.shots)
         rows.append(r)
         n, i = r["niw"], r["niw-init"]
         print(f"{f:>4} {r['test'][0]},{r['test'][1]:<3} {r['scratch']:>8.2%} {n['accuracy']:>7.2%} "
@@ -248,7 +257,8 @@ def main(argv=None) -> int:
           f"{100 * summary['niw-init']['mean_diff']:+.2f} ± {100 * summary['niw-init']['ci95']:.2f}"
           f" (won {summary['niw-init']['folds_won']})")
     print(json.dumps({"meta_steps": args.meta_steps, "seed": args.seed,
-                      "channels": args.channels, "norm": not args.no_norm, "niw_test": niw_test,
+                      "channels": args.channels, "shots": args.shots, "norm": not args.no_norm,
+                      "niw_test": niw_test,
                       "niw_train": niw_train,
                       "folds": rows,
                       "summary": summary}))
