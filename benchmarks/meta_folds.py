@@ -22,6 +22,12 @@ difference against scratch with its 95% CI over episodes; the last line is one J
     python benchmarks/meta_folds.py --folds 4 --episodes 4 --meta-steps 2   # smoke run, 30 s
     python benchmarks/meta_folds.py --folds 4 --channels 32 --no-norm   # wider: 37 min
     python benchmarks/meta_folds.py --folds 2 --niw-test test_predictive=mean,test_burnin=0.99
+    python benchmarks/meta_folds.py --folds 0 --cache runs/folds --niw-test test_precision=constant
+    python benchmarks/meta_folds.py --folds 0 --cache runs/folds --niw-train temperature=0
+    python benchmarks/meta_folds.py --shots 1 --cache runs/folds   # 5-way 1-shot, ~45 min
+
+``--cache DIR`` keeps each meta-trained state and each row's per-episode accuracies (keyed by
+every setting they depend on), so a rerun with other test-time overrides only evaluates.
 """
 
 from __future__ import annotations
