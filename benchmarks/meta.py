@@ -19,6 +19,7 @@ SGD steps).
 
     python benchmarks/meta.py --quick        # a few minutes on 2 CPU cores
     python benchmarks/meta.py                # longer training, 600 test episodes
+    python benchmarks/meta.py --quick --tasks digits --steps digits=1000 --no-memory --shots 1
 
 The last line is one JSON object with every figure.
 """
@@ -211,6 +212,9 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=600,
                         help="test episodes per task (the paired differences' CI shrinks as "
                              "1/sqrt of it)")
+    parser.add_argument("--shots", type=int, default=None, metavar="K",
+                        help="support images per class of the classification tasks (default: "
+                             "their 5-shot setting); rows are labelled TASK-Kshot")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory curve")
     parser.add_argument("--memory-only", action="store_true",
                         help="only the memory curve (no training or evaluation)")
@@ -224,6 +228,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 2:
         parser.error(f"--episodes: expected >= 2, got {args.episodes}")
+    if args.shots is not None and args.shots < 1:
+        parser.error(f"--shots: expected >= 1, got {args.shots}")
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
     else:
@@ -241,14 +247,18 @@ def main(argv=None) -> int:
     print("-" * len(header))
     for name in [] if args.memory_only else args.tasks.split(","):
         task = make_task(name)
+        label = name
+        if args.shots is not None and task.kind == "classification":
+            task, label = make_task(name, k_shot=args.shots), f"{name}-{args.shots}shot"
         for method in args.methods.split(","):
             if method == "protonet" and task.kind != "classification":
                 continue
             for r in _bench_one(task, method, steps[name], episodes, args.seed,
                                 args.val_every, select=not args.no_select):
+                r["task"] = label
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
-                print(f"{name:<9} {r['method']:<9} {r['steps']:>6} {r['selected_step']:>6} "
+                print(f"{label:<9} {r['method']:<9} {r['steps']:>6} {r['selected_step']:>6} "
                       f"{score:>8.4f} "
                       f"{r['ci95']:>7.4f} {r.get('ece', float('nan')):>6.3f} {r['nll']:>7.3f} "
                       f"{1e3 * r['sec_per_step']:>8.2f} {r['step_bytes'] / 2**20:>8.2f}  "
