@@ -24,7 +24,7 @@ difference against scratch with its 95% CI over episodes; the last line is one J
     python benchmarks/meta_folds.py --folds 2 --niw-test test_predictive=mean,test_burnin=0.99
     python benchmarks/meta_folds.py --folds 0 --cache runs/folds --niw-test test_precision=constant
     python benchmarks/meta_folds.py --folds 0 --cache runs/folds --niw-train temperature=0
-    python benchmarks/meta_folds.py --shots 1 --cache runs/folds   # 5-way 1-shot, ~45 min
+    python benchmarks/meta_folds.py --shots 1 --cache runs/folds   # 5-way 1-shot, ~20 min
 
 ``--cache DIR`` keeps each meta-trained state and each row's per-episode accuracies (keyed by
 every setting they depend on), so a rerun with other test-time overrides only evaluates.
@@ -166,10 +166,11 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     return row
 
 
-def parse_niw_test(text: str, train: bool = False) -> dict:
+def parse_niw_overrides(text: str, train: bool = False) -> dict:
     """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (the CLI's ``--set``).
 
-    ``train=True`` parses ``--niw-train`` instead: every name must *not* start with ``test_``.
+    Parses ``--niw-test`` (every name starts with ``test_``) or, with ``train=True``,
+    ``--niw-train`` (no name does).
 
     Raises:
         ValueError: an item that is not ``NAME=VALUE``, or a name that does not start with
@@ -207,11 +208,12 @@ def main(argv=None) -> int:
                              "precision=constant (retrains; cached under its own name)")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="keep meta-trained states and per-episode accuracies here and reuse "
-                             "them (reruns with other --niw-test values evaluate NIW-Meta only)")
+                             "them (reruns with other --niw-test values evaluate NIW-Meta only; "
+                             "keyed by settings, not code: empty it after a code change)")
     args = parser.parse_args(argv)
     try:
-        niw_test = parse_niw_test(args.niw_test)
-        niw_train = parse_niw_test(args.niw_train, train=True)
+        niw_test = parse_niw_overrides(args.niw_test)
+        niw_train = parse_niw_overrides(args.niw_train, train=True)
     except ValueError as err:
         parser.error(str(err))
     try:  # unknown fields fail here

@@ -61,10 +61,11 @@ time.
 Constant precision (``precision``/``test_precision="constant"``; the official flag
 ``use_gami=0``, note §2.2): A = ``a_max`` on every weight instead of the chain's 1/variance.
 The training chain (20 Adam-SGLD steps at τ = 0.01) saturates A at ``a_max`` on most weights
-(85% on digits at initialisation), so n₀γ₀ is learned against A ≈ ``a_max``. A test chain at τ = 0
-is Adam descent, and 1/variance of its kept iterates then measures how far each weight is still
-moving, not its curvature: the weights the support moves most get the smallest A and are shrunk
-back toward m₀ hardest. ``test_precision="constant"`` keeps the training-time balance at test.
+(85% on digits over the first 20 meta-steps), so n₀γ₀ is learned against A ≈ ``a_max``. A test
+chain at τ = 0 is Adam descent, and 1/variance of its kept iterates then measures how far each
+weight is still moving, not its curvature: the weights the support moves most get the smallest
+A and are shrunk back toward m₀ hardest. ``test_precision="constant"`` keeps the training-time
+balance at test.
 Measured on digits (README "meta", development fold, 300 test steps at ε = 0.01): no effect
 (NIW − scratch +1.22 vs +1.24 points), because that chain has settled and A saturates anyway;
 meta-training with ``temperature=0, precision="constant"`` gave +1.13. Neither is a default.
