@@ -34,6 +34,7 @@ import jax
 import numpy as np
 
 from bayes.meta.calibration import ci95, episode_accuracy, episode_mse
+from bayes.meta.cli import parse_niw_overrides
 from bayes.meta.tasks import make_task
 from bayes.meta.train import (
     evaluate,
@@ -46,13 +47,14 @@ from bayes.meta.train import (
 METHODS = ("niw", "maml", "fomaml", "protonet", "scratch")
 
 
-def test_time_grid(method: str, task) -> list[dict]:
+def test_time_grid(method: str, task, train: dict | None = None) -> list[dict]:
     """Test-time settings tried on the meta-validation episodes (each method alike).
 
     Only fields that change prediction, never training: NIW-Meta's prior (mode (n0+3)γ0 or mean
     n0·γ0, and for regression a tenth of it), predictive (S-sample average or plug-in at mᵢ) and
     test SGLD run (steps, step size, temperature, burn-in); MAML's and FOMAML's test inner steps;
-    scratch's Adam steps and learning rate. ProtoNet has none.
+    scratch's Adam steps and learning rate. ProtoNet has none. ``train``: the training overrides
+    the learner is built with (a chain that keeps the training burn-in must be longer than it).
     """
     if method == "niw":
         # SGLD (steps, step size, temperature, burn-in); None = the training value.
@@ -69,8 +71,11 @@ def test_time_grid(method: str, task) -> list[dict]:
                 else [(None, None, None, None), (20, None, None, None),
                       (100, 0.01, 1e-4, None), (100, 0.01, 1e-4, 0.5),
                       (100, 0.01, 0.0, 0.5), (300, 0.01, 0.0, 0.5)])
+        # A chain that keeps the training burn-in must be longer than it (digits: 25 of 50).
+        burnin = learner_config(method, task, **(train or {})).burnin
         runs = [dict(test_sgld_steps=t, test_sgld_step_size=e, test_temperature=c,
-                     test_burnin=f) for t, e, c, f in runs]
+                     test_burnin=f) for t, e, c, f in runs
+                if t is None or f is not None or t > burnin]
         # Regression also tries a tempered test prior (a tenth of the precision): the training
         # objective's weight samples push n0·γ0 up, and that prior then shrinks the support fit.
         scales = (1.0, 0.1) if task.kind == "regression" else (1.0,)
@@ -86,12 +91,12 @@ def test_time_grid(method: str, task) -> list[dict]:
     return [{}]
 
 
-def _select_test_time(method, task, state, seed, val_episodes=200):
+def _select_test_time(method, task, state, seed, val_episodes=200, train=None):
     """The grid point with the best score on ``val_episodes`` meta-validation episodes."""
     sign = 1.0 if task.kind == "classification" else -1.0
     best, best_score = {}, -float("inf")
-    for over in test_time_grid(method, task):
-        learner = make_learner(method, task, **over)
+    for over in test_time_grid(method, task, train):
+        learner = make_learner(method, task, **(train or {}), **over)
         m, _, _ = evaluate(learner, state, task, jax.random.key(seed + 12345),
                            episodes=val_episodes, batch=100, split="val")
         score = sign * (m["accuracy"] if task.kind == "classification" else m["mse"])
@@ -100,8 +105,9 @@ def _select_test_time(method, task, state, seed, val_episodes=200):
     return best, sign * best_score
 
 
-def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True):
-    learner = make_learner(method, task)
+def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, train=None):
+    train = train or {}
+    learner = make_learner(method, task, **train)
     key = jax.random.key(seed)
     state = learner.init(key)
     sample = task.sample(jax.random.key(seed + 100), 8)
@@ -120,18 +126,18 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True):
     rows = []
     chosen, val_score = ({}, None)
     if select:
-        chosen, val_score = _select_test_time(method, task, state, seed)
-    variants = [(method, make_learner(method, task, **chosen), chosen)]
+        chosen, val_score = _select_test_time(method, task, state, seed, train=train)
+    variants = [(method, make_learner(method, task, **train, **chosen), chosen)]
     if method == "niw":
         # The same trained state with the paper's test time (NIW mode prior, S-sample average,
         # the training number of SGLD steps), never tuned.
         paper = dict(test_prior="mode", test_predictive="samples", test_sgld_steps=None,
                      test_sgld_step_size=None, test_temperature=None, test_burnin=None)
-        variants.append(("niw-paper", make_learner("niw", task, **paper), paper))
+        variants.append(("niw-paper", make_learner("niw", task, **train, **paper), paper))
         # The paper's main-text test time as the project note reconstructs it (eq. (13), §1.8):
         # VI from the mode of q(φ) on the support, tempered like the training chain, S samples.
         vi = dict(test_inference="vi", test_prior="mode", test_predictive="samples")
-        variants.append(("niw-vi", make_learner("niw", task, **vi), vi))
+        variants.append(("niw-vi", make_learner("niw", task, **train, **vi), vi))
     for name, lr, over in variants:
         metrics, preds, targets = evaluate(lr, state, task, jax.random.key(seed + 7),
                                            episodes=episodes)
@@ -225,7 +231,14 @@ def main(argv=None) -> int:
                         help="model selection: keep the state with the best score on 200 "
                              "meta-validation episodes, checked every N meta-steps (all methods; "
                              "0: keep the last state)")
+    parser.add_argument("--niw-train", default="", metavar="FIELD=VALUE,...",
+                        help="NIW-Meta training overrides on top of the task defaults, e.g. "
+                             "sgld_steps=20,burnin=10 (the digits chain before the 50-step one)")
     args = parser.parse_args(argv)
+    try:
+        niw_train = parse_niw_overrides(args.niw_train, train=True)
+    except ValueError as err:
+        parser.error(str(err))
     if args.episodes < 2:
         parser.error(f"--episodes: expected >= 2, got {args.episodes}")
     if args.shots is not None and args.shots < 1:
@@ -254,7 +267,8 @@ def main(argv=None) -> int:
             if method == "protonet" and task.kind != "classification":
                 continue
             for r in _bench_one(task, method, steps[name], episodes, args.seed,
-                                args.val_every, select=not args.no_select):
+                                args.val_every, select=not args.no_select,
+                                train=niw_train if method == "niw" else None):
                 r["task"] = label
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
@@ -282,7 +296,8 @@ def main(argv=None) -> int:
         print(f"{row['inner_steps']:>5} {row['niw_bytes'] / 2**20:>8.2f} "
               f"{row['maml_bytes'] / 2**20:>8.2f} {row['fomaml_bytes'] / 2**20:>9.2f} "
               f"{row['niw_ms']:>7.1f} {row['maml_ms']:>8.1f} {row['fomaml_ms']:>9.1f}")
-    print(json.dumps({"quick": args.quick, "devices": str(jax.devices()), "results": results,
+    print(json.dumps({"quick": args.quick, "devices": str(jax.devices()), "niw_train": niw_train,
+                      "results": results,
                       "paired_vs_scratch": paired,
                       "memory_curve": {"task": mem_task, "rows": curve}}))
     return 0

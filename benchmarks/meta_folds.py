@@ -44,7 +44,7 @@ import numpy as np
 
 from bayes.meta.backbones import ConvNet
 from bayes.meta.calibration import ci95, episode_accuracy
-from bayes.meta.cli import parse_overrides
+from bayes.meta.cli import parse_niw_overrides
 from bayes.meta.episodes import ClassEpisodeSampler
 from bayes.meta.tasks import Task, load_digits_rotated, make_task
 from bayes.meta.train import (
@@ -164,25 +164,6 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
                          ci95=ci95(d), better_share=float((d > 0).mean()))
     row["seconds"] = seconds
     return row
-
-
-def parse_niw_overrides(text: str, train: bool = False) -> dict:
-    """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (the CLI's ``--set``).
-
-    Parses ``--niw-test`` (every name starts with ``test_``) or, with ``train=True``,
-    ``--niw-train`` (no name does).
-
-    Raises:
-        ValueError: an item that is not ``NAME=VALUE``, or a name that does not start with
-            ``test_`` (``--niw-test``: only NIW-Meta's test time) or does (``--niw-train``).
-    """
-    flag = "--niw-train" if train else "--niw-test"
-    out = parse_overrides([p.strip() for p in text.split(",") if p.strip()], flag)
-    for name in out:
-        if name.startswith("test_") == train:
-            want = "a training field (not test_*)" if train else "a test-time field (test_*)"
-            raise ValueError(f"{flag}: expected {want}, got {name!r}")
-    return out
 
 
 def main(argv=None) -> int:

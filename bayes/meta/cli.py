@@ -47,6 +47,25 @@ def parse_overrides(items: list[str] | None, flag: str = "--set") -> dict:
     return out
 
 
+def parse_niw_overrides(text: str, train: bool = False) -> dict:
+    """``"test_a=1,test_b=mode"`` -> ``{"test_a": 1, "test_b": "mode"}`` (the CLI's ``--set``).
+
+    Parses ``--niw-test`` (every name starts with ``test_``) or, with ``train=True``,
+    ``--niw-train`` (no name does).
+
+    Raises:
+        ValueError: an item that is not ``NAME=VALUE``, or a name that does not start with
+            ``test_`` (``--niw-test``: only NIW-Meta's test time) or does (``--niw-train``).
+    """
+    flag = "--niw-train" if train else "--niw-test"
+    out = parse_overrides([p.strip() for p in text.split(",") if p.strip()], flag)
+    for name in out:
+        if name.startswith("test_") == train:
+            want = "a training field (not test_*)" if train else "a test-time field (test_*)"
+            raise ValueError(f"{flag}: expected {want}, got {name!r}")
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)

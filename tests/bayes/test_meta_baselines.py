@@ -130,6 +130,22 @@ def test_cli_train_then_eval_prints_json(tmp_path, capsys):
     assert (tmp_path / "rel.png").stat().st_size > 1000
 
 
+def test_niw_override_flags_parse_values_and_reject_the_other_kind():
+    from bayes.meta.cli import parse_niw_overrides
+
+    assert parse_niw_overrides("sgld_steps=50, burnin=25,precision=constant", train=True) == {
+        "sgld_steps": 50, "burnin": 25, "precision": "constant"}
+    assert parse_niw_overrides("test_sgld_step_size=0.003,test_prior=mode") == {
+        "test_sgld_step_size": 0.003, "test_prior": "mode"}
+    assert parse_niw_overrides("") == {}
+    with pytest.raises(ValueError, match="--niw-train: expected a training field"):
+        parse_niw_overrides("test_prior=mode", train=True)
+    with pytest.raises(ValueError, match="--niw-test: expected a test-time field"):
+        parse_niw_overrides("sgld_steps=3")
+    with pytest.raises(ValueError, match="--niw-test: expected NAME=VALUE"):
+        parse_niw_overrides("test_prior")
+
+
 def test_meta_train_keeps_the_best_state_on_validation(key):
     from bayes.meta.train import evaluate, meta_train
 
