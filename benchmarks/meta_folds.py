@@ -125,9 +125,14 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     init = niw.init(key)
     base = (f"fold{fold}-seed{seed}-c{channels}-{'norm' if norm else 'raw'}"
             + ("" if shots == 5 else f"-shot{shots}"))
-    tag = lambda over: hashlib.sha1(json.dumps(over, sort_keys=True).encode()).hexdigest()[:10]
-    train_tag = f"-{tag(niw_train)}" if niw_train else ""
-    ckpt = Path(cache) / f"{base}-steps{meta_steps}{train_tag}.msgpack" if cache else None
+    # Cache keys hash the effective configs (task defaults included), so a changed default
+    # never reuses a state or accuracies computed under the old one.
+    tag = lambda over: hashlib.sha1(
+        json.dumps(over, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    niw_cfg = dataclasses.asdict(learner_config("niw", task, **niw_over))
+    train_cfg = {k: v for k, v in niw_cfg.items() if not k.startswith("test_")}
+    ckpt = (Path(cache) / f"{base}-steps{meta_steps}-{tag(train_cfg)}.msgpack" if cache
+            else None)
     state = init
     if ckpt is not None and ckpt.exists():
         state, _ = load_checkpoint(ckpt, init)
@@ -139,11 +144,12 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
             save_checkpoint(ckpt, state, {"fold": fold, "seed": seed, "meta_steps": meta_steps})
     scratch_over = SETTINGS[norm]["scratch"]
     scratch = make_learner("scratch", task, **scratch_over)
+    scratch_cfg = dataclasses.asdict(learner_config("scratch", task, **scratch_over))
     per_episode, seconds = {}, {}
     for name, learner, st, over in (
-        ("niw", niw, state, {**niw_over, "meta_steps": meta_steps}),
-        ("niw-init", niw, init, niw_over),
-        ("scratch", scratch, scratch.init(key), scratch_over),
+        ("niw", niw, state, {**niw_cfg, "meta_steps": meta_steps}),
+        ("niw-init", niw, init, niw_cfg),
+        ("scratch", scratch, scratch.init(key), scratch_cfg),
     ):
         path = (Path(cache) / f"{base}-ep{episodes}-{name}-{tag(over)}.npy" if cache else None)
         start = time.perf_counter()
@@ -190,7 +196,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="keep meta-trained states and per-episode accuracies here and reuse "
                              "them (reruns with other --niw-test values evaluate NIW-Meta only; "
-                             "keyed by settings, not code: empty it after a code change)")
+                             "keyed by the effective configs, defaults included, not by code: "
+                             "empty it after a change to the training or evaluation code)")
     args = parser.parse_args(argv)
     try:
         niw_test = parse_niw_overrides(args.niw_test)
