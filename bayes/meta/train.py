@@ -70,6 +70,11 @@ _DEFAULTS = {
         "test_predictive": "mean", "test_sgld_steps": 100, "test_sgld_step_size": 0.01,
         "test_temperature": 1e-4,
     },
+    # Digits meta-trains with 50 SGLD steps (25 kept), so the training adaptation travels about
+    # as far as the 100-300-step test fit: benchmark val 98.79% vs 98.72% with 20 steps (1000
+    # meta-steps, normalised conv net, each with its val-chosen test time); test 84.71% vs 84.76%
+    # (a tie with scratch either way), development fold 0 +1.61 vs +1.24 points over scratch.
+    ("niw", "digits"): {"sgld_steps": 50, "burnin": 25},
     ("scratch", "sinusoid"): {"steps": 1000, "learning_rate": 3e-3},
     ("scratch", "sineline"): {"steps": 300, "learning_rate": 3e-2},
     ("scratch", "letter"): {"steps": 300, "learning_rate": 3e-3},
