@@ -20,6 +20,16 @@ SGD steps).
     python benchmarks/meta.py --quick        # a few minutes on 2 CPU cores
     python benchmarks/meta.py                # longer training, 600 test episodes
     python benchmarks/meta.py --quick --tasks digits --steps digits=1000 --no-memory --shots 1
+    python benchmarks/meta.py --tasks digits --choices benchmarks/choices_digits.json --no-memory
+    python benchmarks/meta.py --tasks digits --choices benchmarks/choices_digits.json --no-memory \
+        --trainval --methods niw,maml,fomaml,protonet,scratch
+
+``--choices FILE`` skips model selection and the test-time grids: each (task, method) is
+meta-trained for the step a previous run kept and evaluated with the test time it chose (FILE
+holds that run's JSON last line, or the same ``results`` rows by hand), which reproduces that
+run's test figures without its validation cost. ``--trainval`` then meta-trains the
+classification tasks on the train and val classes together (the usual final-model protocol once
+the settings are fixed on val; training from scratch is unaffected).
 
 The last line is one JSON object with every figure.
 """
@@ -34,7 +44,7 @@ import jax
 import numpy as np
 
 from bayes.meta.calibration import ci95, episode_accuracy, episode_mse
-from bayes.meta.cli import parse_niw_overrides
+from bayes.meta.cli import load_choices, parse_niw_overrides
 from bayes.meta.tasks import make_task
 from bayes.meta.train import (
     evaluate,
@@ -105,8 +115,13 @@ def _select_test_time(method, task, state, seed, val_episodes=200, train=None):
     return best, sign * best_score
 
 
-def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, train=None):
+def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, train=None,
+               fixed=None):
+    """One method's rows on one task; ``fixed`` (from ``load_choices``) replaces model
+    selection and the test-time grid by a previous run's kept step and test time."""
     train = train or {}
+    if fixed is not None:
+        steps, val_every, select = fixed["selected_step"], 0, False
     learner = make_learner(method, task, **train)
     key = jax.random.key(seed)
     state = learner.init(key)
@@ -124,7 +139,7 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
         selected = log[-1]["selected_step"] if val_every else steps
         sec_per_step = (time.perf_counter() - start - val_s) / steps
     rows = []
-    chosen, val_score = ({}, None)
+    chosen, val_score = (dict(fixed["test_time"]) if fixed else {}, None)
     if select:
         chosen, val_score = _select_test_time(method, task, state, seed, train=train)
     variants = [(method, make_learner(method, task, **train, **chosen), chosen)]
@@ -234,6 +249,13 @@ def main(argv=None) -> int:
     parser.add_argument("--niw-train", default="", metavar="FIELD=VALUE,...",
                         help="NIW-Meta training overrides on top of the task defaults, e.g. "
                              "sgld_steps=20,burnin=10 (the digits chain before the 50-step one)")
+    parser.add_argument("--choices", default=None, metavar="FILE",
+                        help="a previous run's JSON last line: meta-train every (task, method) "
+                             "for the step it kept and test with the test time it chose (no "
+                             "validation)")
+    parser.add_argument("--trainval", action="store_true",
+                        help="meta-train the classification tasks on train + val classes "
+                             "(needs --choices: val cannot select what trained on it)")
     args = parser.parse_args(argv)
     try:
         niw_train = parse_niw_overrides(args.niw_train, train=True)
@@ -243,6 +265,13 @@ def main(argv=None) -> int:
         parser.error(f"--episodes: expected >= 2, got {args.episodes}")
     if args.shots is not None and args.shots < 1:
         parser.error(f"--shots: expected >= 1, got {args.shots}")
+    if args.trainval and not args.choices:
+        parser.error("--trainval: needs --choices (model selection on val would score classes "
+                     "the model trained on)")
+    try:
+        choices = load_choices(args.choices) if args.choices else None
+    except ValueError as err:
+        parser.error(f"--choices: {err}")
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
     else:
@@ -261,14 +290,23 @@ def main(argv=None) -> int:
     for name in [] if args.memory_only else args.tasks.split(","):
         task = make_task(name)
         label = name
-        if args.shots is not None and task.kind == "classification":
-            task, label = make_task(name, k_shot=args.shots), f"{name}-{args.shots}shot"
+        classification = task.kind == "classification"
+        if args.shots is not None and classification:
+            label = f"{name}-{args.shots}shot"
+        if classification and (args.shots is not None or args.trainval):
+            task = make_task(name, k_shot=args.shots, trainval=args.trainval)
         for method in args.methods.split(","):
-            if method == "protonet" and task.kind != "classification":
+            if method == "protonet" and not classification:
                 continue
+            fixed = None
+            if choices is not None:
+                if (label, method) not in choices:
+                    raise SystemExit(f"--choices: no row for task {label!r}, method {method!r} "
+                                     f"in {args.choices}")
+                fixed = choices[(label, method)]
             for r in _bench_one(task, method, steps[name], episodes, args.seed,
                                 args.val_every, select=not args.no_select,
-                                train=niw_train if method == "niw" else None):
+                                train=niw_train if method == "niw" else None, fixed=fixed):
                 r["task"] = label
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
@@ -297,6 +335,7 @@ def main(argv=None) -> int:
               f"{row['maml_bytes'] / 2**20:>8.2f} {row['fomaml_bytes'] / 2**20:>9.2f} "
               f"{row['niw_ms']:>7.1f} {row['maml_ms']:>8.1f} {row['fomaml_ms']:>9.1f}")
     print(json.dumps({"quick": args.quick, "devices": str(jax.devices()), "niw_train": niw_train,
+                      "choices": args.choices, "trainval": args.trainval,
                       "results": results,
                       "paired_vs_scratch": paired,
                       "memory_curve": {"task": mem_task, "rows": curve}}))

@@ -75,24 +75,28 @@ SETTINGS = {
 }
 
 
-def fold_split(fold: int) -> dict[str, tuple[int, ...]]:
-    """Digits of each split for ``fold`` in 0..4: test (2f, 2f+1), unused (2f-2, 2f-1) mod 10."""
+def fold_split(fold: int, trainval: bool = False) -> dict[str, tuple[int, ...]]:
+    """Digits of each split for ``fold`` in 0..4: test (2f, 2f+1), unused (2f-2, 2f-1) mod 10.
+
+    ``trainval``: meta-train on the held-out pair as well (eight digits; the usual final-model
+    protocol of training on train + val once the settings are chosen).
+    """
     if fold not in range(5):
         raise ValueError(f"fold: expected 0..4, got {fold!r}")
     test = (2 * fold, 2 * fold + 1)
     unused = ((2 * fold - 2) % 10, (2 * fold - 1) % 10)
-    train = tuple(d for d in range(10) if d not in test + unused)
+    train = tuple(d for d in range(10) if d not in test + (() if trainval else unused))
     return {"train": train, "val": unused, "test": test}
 
 
 def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True,
-              shots: int = 5) -> Task:
+              shots: int = 5, trainval: bool = False) -> Task:
     """The digits task with the class splits of ``fold`` (4 rotation classes per digit).
 
     ``channels``: filters per conv block of the shared backbone (the benchmark's is 16);
     ``norm``: per-example normalisation after each convolution (the benchmark's backbone;
     ``False`` gives the un-normalised backbone of the earlier runs); ``shots``: support images
-    per class (the benchmark's is 5).
+    per class (the benchmark's is 5); ``trainval``: see :func:`fold_split`.
     """
     if channels < 1:
         raise ValueError(f"channels: expected >= 1, got {channels!r}")
@@ -102,7 +106,7 @@ def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True,
     samplers = {
         split: ClassEpisodeSampler(x, y, [4 * d + r for d in digits for r in range(4)],
                                    base.n_way, base.k_shot, base.n_query).sample
-        for split, digits in fold_split(fold).items()
+        for split, digits in fold_split(fold, trainval).items()
     }
     backbone = lambda rngs, emb: ConvNet(8, channels, 2, None if emb else base.n_way, norm=norm,
                                          rngs=rngs)
@@ -112,7 +116,7 @@ def fold_task(fold: int, x=None, y=None, channels: int = 16, norm: bool = True,
 def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=None,
              channels: int = 16, norm: bool = True, niw_test: dict | None = None,
              cache: str | Path | None = None, niw_train: dict | None = None,
-             shots: int = 5) -> dict:
+             shots: int = 5, trainval: bool = False) -> dict:
     """Per-episode accuracies of niw, niw-init and scratch on one fold's test episodes.
 
     ``niw_test``: overrides of NIW-Meta's test-time settings (``test_*`` config fields) on top
@@ -123,13 +127,13 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     nothing it already has (every step is deterministic given the seed, so cached and fresh
     figures agree).
     """
-    task = fold_task(fold, x, y, channels, norm, shots)
+    task = fold_task(fold, x, y, channels, norm, shots, trainval)
     key = jax.random.key(seed)
     niw_over = {**SETTINGS[norm]["niw"], **(niw_train or {}), **(niw_test or {})}
     niw = make_learner("niw", task, **niw_over)
     init = niw.init(key)
     base = (f"fold{fold}-seed{seed}-c{channels}-{'norm' if norm else 'raw'}"
-            + ("" if shots == 5 else f"-shot{shots}"))
+            + ("" if shots == 5 else f"-shot{shots}") + ("-trainval" if trainval else ""))
     # Cache keys hash the effective configs (task defaults included), so a changed default
     # never reuses a state or accuracies computed under the old one.
     tag = lambda over: hashlib.sha1(
@@ -167,7 +171,7 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
             if path is not None:
                 np.save(path, per_episode[name])
         seconds[name] = time.perf_counter() - start
-    row = {"fold": fold, **{k: list(v) for k, v in fold_split(fold).items()},
+    row = {"fold": fold, **{k: list(v) for k, v in fold_split(fold, trainval).items()},
            "episodes": episodes, "scratch": float(per_episode["scratch"].mean())}
     for name in ("niw", "niw-init"):
         d = per_episode[name] - per_episode["scratch"]
@@ -198,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--niw-train", default="", metavar="FIELD=VALUE,...",
                         help="override NIW-Meta's training config, e.g. temperature=0,"
                              "precision=constant (retrains; cached under its own name)")
+    parser.add_argument("--trainval", action="store_true",
+                        help="meta-train on the held-out pair too (8 digits; scratch unaffected)")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="keep meta-trained states and per-episode accuracies here and reuse "
                              "them (reruns with other --niw-test values evaluate NIW-Meta only; "
@@ -236,7 +242,8 @@ def main(argv=None) -> int:
     rows = []
     for f in folds:
         r = run_fold(f, args.episodes, args.meta_steps, args.seed, x, y, args.channels,
-                     not args.no_norm, niw_test, args.cache, niw_train, args.shots)
+                     not args.no_norm, niw_test, args.cache, niw_train, args.shots,
+                     args.trainval)
         rows.append(r)
         n, i = r["niw"], r["niw-init"]
         print(f"{f:>4} {r['test'][0]},{r['test'][1]:<3} {r['scratch']:>8.2%} {n['accuracy']:>7.2%} "
@@ -259,6 +266,7 @@ def main(argv=None) -> int:
           f" (won {summary['niw-init']['folds_won']})")
     print(json.dumps({"meta_steps": args.meta_steps, "seed": args.seed,
                       "channels": args.channels, "shots": args.shots, "norm": not args.no_norm,
+                      "trainval": args.trainval,
                       "niw_test": niw_test,
                       "niw_train": niw_train,
                       "folds": rows,

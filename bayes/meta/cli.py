@@ -26,7 +26,7 @@ from bayes.meta.train import (
     save_checkpoint,
 )
 
-__all__ = ["register", "parse_overrides"]
+__all__ = ["register", "parse_overrides", "parse_niw_overrides", "load_choices"]
 
 
 def parse_overrides(items: list[str] | None, flag: str = "--set") -> dict:
@@ -63,6 +63,31 @@ def parse_niw_overrides(text: str, train: bool = False) -> dict:
         if name.startswith("test_") == train:
             want = "a training field (not test_*)" if train else "a test-time field (test_*)"
             raise ValueError(f"{flag}: expected {want}, got {name!r}")
+    return out
+
+
+def load_choices(path: str) -> dict[tuple[str, str], dict]:
+    """``(task label, method) -> {"selected_step", "test_time"}`` from a previous run's JSON.
+
+    ``path`` holds the benchmark's JSON last line (or any object with its ``results`` rows);
+    the rows of the untuned NIW-Meta variants (``niw-paper``, ``niw-vi``) are skipped.
+
+    Raises:
+        ValueError: if the file is not such JSON or a row lacks a field.
+    """
+    try:
+        with open(path) as fh:
+            rows = json.load(fh)["results"]
+        out = {}
+        for r in rows:
+            if r["method"] in ("niw-paper", "niw-vi"):
+                continue
+            out[(r["task"], r["method"])] = dict(selected_step=int(r["selected_step"]),
+                                                 test_time=dict(r["test_time"]))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"choices: expected a JSON object whose 'results' rows each have "
+                         f"task, method, selected_step and test_time, in {path!r} ({err!r})"
+                         ) from err
     return out
 
 

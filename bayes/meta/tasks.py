@@ -96,7 +96,8 @@ def load_digits_rotated() -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_task(
-    name: str, *, n_way: int = 5, k_shot: int | None = None, n_query: int | None = None
+    name: str, *, n_way: int = 5, k_shot: int | None = None, n_query: int | None = None,
+    trainval: bool = False,
 ) -> Task:
     """Builds a benchmark task by name (one of :data:`TASKS`).
 
@@ -105,12 +106,21 @@ def make_task(
     (Letter: 16-64-64-N MLP; digits: two 3x3 conv blocks of 16 filters, each normalised per
     example (:class:`~bayes.meta.backbones.ConvNet` ``norm=True``), + linear head).
 
+    ``trainval``: the meta-train split also draws the val classes (classification only): the
+    usual final-model protocol of meta-training on train + val once model selection and the
+    test-time settings have been fixed on val (the val sampler is unchanged, so validating such a
+    task would score classes it trained on).
+
     Raises:
-        ValueError: unknown ``name`` or sizes the data cannot serve.
+        ValueError: unknown ``name``, ``trainval`` for a regression task, or sizes the data
+            cannot serve.
     """
     if name in ("sinusoid", "sineline"):
         k = 10 if k_shot is None else k_shot
         q = 10 if n_query is None else n_query
+        if trainval:
+            raise ValueError(f"trainval: {name} is an infinite family of regression tasks with "
+                             "no class split; expected trainval=False")
         fn = sample_sinusoid if name == "sinusoid" else sample_sineline
         # Regression tasks are infinite families; splits differ only by the key stream.
         samplers = {
@@ -130,6 +140,8 @@ def make_task(
                                              rngs=rngs)
     else:
         raise ValueError(f"name: expected one of {TASKS}, got {name!r}")
+    if trainval:
+        splits["train"] = [*splits["train"], *splits["val"]]
     k = 5 if k_shot is None else k_shot
     q = 10 if n_query is None else n_query
     samplers = {s: ClassEpisodeSampler(x, y, c, n_way, k, q).sample for s, c in splits.items()}

@@ -217,3 +217,59 @@ def test_digits_task_splits_by_digit_and_draws_rotated_classes(key):
     assert all(digit_of[split] for split in digit_of)  # each split's queries were found in the data
     assert digit_of["train"] <= set(range(6))
     assert digit_of["val"] <= {6, 7} and digit_of["test"] <= {8, 9}
+
+
+def test_trainval_task_meta_trains_on_val_classes_too(key):
+    from bayes.meta.tasks import load_digits_rotated
+
+    x, y = load_digits_rotated()
+    lookup = {img.tobytes(): int(c) // 4 for img, c in zip(x.reshape(len(x), -1), y)}
+    digits = {}
+    for trainval in (False, True):
+        task = make_task("digits", trainval=trainval)
+        for split in ("train", "val", "test"):
+            eps = task.sample(key, 40, split)
+            imgs = np.asarray(eps.x_support).reshape(-1, 64)
+            digits[trainval, split] = {lookup[img.tobytes()] for img in imgs}
+    assert digits[False, "train"] == set(range(6))
+    assert digits[True, "train"] == set(range(8))  # 200 classes drawn from 32: all 8 digits
+    for split in ("val", "test"):  # only the meta-train split changes
+        assert digits[True, split] == digits[False, split]
+    assert digits[True, "test"] == {8, 9}
+    with pytest.raises(ValueError, match="trainval"):
+        make_task("sinusoid", trainval=True)
+
+
+def test_load_choices_keeps_tuned_rows_and_rejects_bad_files(tmp_path):
+    from bayes.meta.cli import load_choices
+
+    rows = [dict(task="digits", method="niw", selected_step=750, test_time={"test_prior": "mode"}),
+            dict(task="digits", method="niw-paper", selected_step=750, test_time={}),
+            dict(task="letter", method="scratch", selected_step=5000,
+                 test_time={"steps": 300, "learning_rate": 0.003})]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"quick": True, "results": rows}))
+    got = load_choices(str(path))
+    assert got == {("digits", "niw"): dict(selected_step=750, test_time={"test_prior": "mode"}),
+                   ("letter", "scratch"): dict(selected_step=5000,
+                                               test_time={"steps": 300, "learning_rate": 0.003})}
+    path.write_text(json.dumps({"results": [dict(task="digits", method="niw")]}))
+    with pytest.raises(ValueError, match="selected_step"):
+        load_choices(str(path))
+    with pytest.raises(ValueError, match="choices"):
+        load_choices(str(tmp_path / "missing.json"))
+
+
+def test_bundled_digits_choices_name_every_method_with_valid_test_times():
+    from pathlib import Path
+
+    from bayes.meta.cli import load_choices
+    from bayes.meta.train import METHODS, learner_config
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "choices" / "digits.json"
+    choices = load_choices(str(path))
+    task = make_task("digits")
+    assert {m for _, m in choices} == set(METHODS)
+    for (name, method), c in choices.items():
+        assert name == "digits" and (c["selected_step"] > 0) == (method != "scratch")
+        learner_config(method, task, **c["test_time"])  # raises on an unknown field
