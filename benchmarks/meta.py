@@ -20,8 +20,8 @@ SGD steps).
     python benchmarks/meta.py --quick        # a few minutes on 2 CPU cores
     python benchmarks/meta.py                # longer training, 600 test episodes
     python benchmarks/meta.py --quick --tasks digits --steps digits=1000 --no-memory --shots 1
-    python benchmarks/meta.py --tasks digits --choices benchmarks/choices_digits.json --no-memory
-    python benchmarks/meta.py --tasks digits --choices benchmarks/choices_digits.json --no-memory \
+    python benchmarks/meta.py --tasks digits --choices benchmarks/choices/digits.json --no-memory
+    python benchmarks/meta.py --tasks digits --choices benchmarks/choices/digits.json --no-memory \
         --trainval --methods niw,maml,fomaml,protonet,scratch
 
 ``--choices FILE`` skips model selection and the test-time grids: each (task, method) is
