@@ -29,7 +29,14 @@ meta-trained for the step a previous run kept and evaluated with the test time i
 holds that run's JSON last line, or the same ``results`` rows by hand), which reproduces that
 run's test figures without its validation cost. ``--trainval`` then meta-trains the
 classification tasks on the train and val classes together (the usual final-model protocol once
-the settings are fixed on val; training from scratch is unaffected).
+the settings are fixed on val; training from scratch is unaffected). ``--choices-methods
+scratch`` fixes only the listed methods and selects the others on validation as usual: a new
+NIW-Meta variant against the same scratch row, e.g. the ProtoNet likelihood (the paper's
+classification deployment)::
+
+    python benchmarks/meta.py --tasks digits --steps digits=1000 --no-memory \
+        --methods niw,scratch --niw-train likelihood=protonet \
+        --choices benchmarks/choices/digits.json --choices-methods scratch
 
 The last line is one JSON object with every figure.
 """
@@ -253,6 +260,10 @@ def main(argv=None) -> int:
                         help="a previous run's JSON last line: meta-train every (task, method) "
                              "for the step it kept and test with the test time it chose (no "
                              "validation)")
+    parser.add_argument("--choices-methods", default=None, metavar="M1,M2",
+                        help="take only these methods from --choices; the others are selected "
+                             "on validation as usual (e.g. scratch only, to compare a new "
+                             "NIW-Meta variant against the same scratch row)")
     parser.add_argument("--trainval", action="store_true",
                         help="meta-train the classification tasks on train + val classes "
                              "(needs --choices: val cannot select what trained on it)")
@@ -272,6 +283,17 @@ def main(argv=None) -> int:
         choices = load_choices(args.choices) if args.choices else None
     except ValueError as err:
         parser.error(f"--choices: {err}")
+    fixed_methods = set(args.methods.split(","))
+    if args.choices_methods is not None:
+        if choices is None:
+            parser.error("--choices-methods: needs --choices")
+        fixed_methods = set(args.choices_methods.split(","))
+        unknown = sorted(fixed_methods - set(args.methods.split(",")))
+        if unknown:
+            parser.error(f"--choices-methods: {unknown} not in --methods {args.methods!r}")
+        if args.trainval and fixed_methods != set(args.methods.split(",")):
+            parser.error("--trainval: every method needs its choices (--choices-methods must "
+                         "list all of --methods)")
     if args.quick:
         steps = {"sinusoid": 2000, "sineline": 2000, "letter": 1000, "digits": 300}
     else:
@@ -299,7 +321,7 @@ def main(argv=None) -> int:
             if method == "protonet" and not classification:
                 continue
             fixed = None
-            if choices is not None:
+            if choices is not None and method in fixed_methods:
                 if (label, method) not in choices:
                     raise SystemExit(f"--choices: no row for task {label!r}, method {method!r} "
                                      f"in {args.choices}")
@@ -335,7 +357,8 @@ def main(argv=None) -> int:
               f"{row['maml_bytes'] / 2**20:>8.2f} {row['fomaml_bytes'] / 2**20:>9.2f} "
               f"{row['niw_ms']:>7.1f} {row['maml_ms']:>8.1f} {row['fomaml_ms']:>9.1f}")
     print(json.dumps({"quick": args.quick, "devices": str(jax.devices()), "niw_train": niw_train,
-                      "choices": args.choices, "trainval": args.trainval,
+                      "choices": args.choices, "choices_methods": args.choices_methods,
+                      "trainval": args.trainval,
                       "results": results,
                       "paired_vs_scratch": paired,
                       "memory_curve": {"task": mem_task, "rows": curve}}))

@@ -79,6 +79,15 @@ undoes adaptation: at γ₀ = 1e4 (mᵢ ≈ m₀) val accuracy is chance (21%), 
 gives 74-77%. A small γ₀ would remove the shrinkage but its prior samples (std 1/√γ₀ on the
 ~55% of weights no support point constrains, ``floor_frac``) then swamp the query loss.
 
+ProtoNet likelihood (``likelihood="protonet"``; the paper's own classification deployment,
+NIW-Meta on PMF, note §2.3): θ is the embedding network only (the task backbone without its
+head, as for :func:`bayes.meta.protonet.protonet`), and every likelihood is the ProtoNet
+cross-entropy against the support prototypes at θ. The outer loss scores the query set; the SGLD
+fit scores the support set against its own prototypes (each support point is included in its
+class mean; PMF's fine-tuning instead draws pseudo-queries by data augmentation, which these
+tasks do not define). There are no head weights, so the per-episode label permutation no longer
+leaves part of m₀ without meaning. It needs ``precision="sgld"`` or ``"constant"``.
+
 Choices where the paper is unverified (see the project note), documented here:
     * the Adam-preconditioned SGLD of the (second-hand) official code by default, U = n_support x
       mean support NLL, with Adam's learning rate ε given directly (the port's alp/N_i); plain SGLD
@@ -111,6 +120,7 @@ from bayes.meta.local_fit import (
     sgld_gaussian_fit,
     variational_fit,
 )
+from bayes.meta.protonet import prototype_logits
 from bayes.meta.tasks import Task
 from bayes.niw import expected_kl_diag
 
@@ -189,6 +199,7 @@ class NIWMetaConfig:
     test_vi_temperature: float | None = None
     test_predictive: str = "samples"
     test_precision: str | None = None
+    likelihood: str = "softmax"
 
 
 class NIWMetaParams(NamedTuple):
@@ -245,6 +256,16 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
     if config.test_precision not in (None, "sgld", "constant"):
         raise ValueError(f"test_precision: expected None (the training precision), 'sgld' or "
                          f"'constant', got {config.test_precision!r}")
+    if config.likelihood not in ("softmax", "protonet"):
+        raise ValueError(f"likelihood: expected 'softmax' or 'protonet', got "
+                         f"{config.likelihood!r}")
+    proto = config.likelihood == "protonet"
+    if proto and task.kind != "classification":
+        raise ValueError(f"likelihood: 'protonet' needs a classification task, got {task.name!r}")
+    if proto and config.precision == "ggn":
+        raise ValueError("precision: 'ggn' needs likelihood='softmax' (a prototype logit depends "
+                         "on the whole support set, so the per-example Gauss-Newton does not "
+                         "apply); use 'sgld' or 'constant'")
     test_precision = config.precision if config.test_precision is None else config.test_precision
     for name, kind in (("temperature", config.precision), ("test_temperature", test_precision)):
         value = getattr(config, name)
@@ -275,14 +296,31 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
     if config.test_inference == "vi" and not vi_temp > 0:
         raise ValueError(f"test_vi_temperature: expected > 0 (None = the training temperature), "
                          f"got {vi_temp!r}")
-    net = network(task)
+    net = network(task, embedding=proto)
     opt = optax.adam(config.learning_rate)
+
+    def outputs(theta, x_s, y_s, x):
+        """Logits (or regression outputs) of ``x``; ProtoNet: against the support prototypes.
+
+        ``x=None`` scores the support set itself (one forward pass)."""
+        if not proto:
+            return net.apply(theta, x_s if x is None else x)
+        if x is None:
+            z_s = z = net.apply(theta, x_s)
+        else:  # one forward pass over support and query together
+            zz = net.apply(theta, jnp.concatenate([x_s, x]))
+            z_s, z = zz[: x_s.shape[0]], zz[x_s.shape[0]:]
+        return prototype_logits(z_s, y_s, z, task.n_way)
+
+    def nll(theta, x_s, y_s, x, y):
+        """Mean per-point NLL of ``(x, y)``; the support enters only the ProtoNet prototypes."""
+        return jnp.mean(task.point_loss(outputs(theta, x_s, y_s, x), y))
 
     def fit(key, m0, x, y, steps, step_size=config.sgld_step_size, temp=config.temperature,
             burnin=config.burnin, precision_kind=config.precision):
         """(m̄, A, g, (clamped_frac, floor_frac)) for one support set; constants w.r.t. L₀."""
         n = x.shape[0]
-        energy = lambda th: n * net.nll(task, th, x, y)
+        energy = lambda th: n * nll(th, x, y, None, y)
         g = sgld_gaussian_fit(
             key, energy, jax.lax.stop_gradient(m0), steps=steps,
             burnin=burnin, step_size=step_size,
@@ -308,10 +346,10 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         m_i, gam_i = local_posterior(mean, precision, params.m0, n0 * gam0, grad)
         eps = jax.random.normal(k_eps, (config.n_samples, net.dim))
         thetas = m_i[None, :] + eps / jnp.sqrt(gam_i)[None, :]
-        nll = jnp.mean(jax.vmap(lambda th: net.nll(task, th, x_q, y_q))(thetas))
+        q_nll = jnp.mean(jax.vmap(lambda th: nll(th, x_s, y_s, x_q, y_q))(thetas))
         kl = expected_kl_diag(m_i, 1.0 / gam_i, params.m0, jnp.inf, 1.0 / gam0, n0)
-        loss = nll + config.kl_weight * kl / x_q.shape[0]
-        return loss, (nll, kl, clamped)
+        loss = q_nll + config.kl_weight * kl / x_q.shape[0]
+        return loss, (q_nll, kl, clamped)
 
     def batch_loss(params, key, episodes):
         keys = jax.random.split(key, episodes.x_support.shape[0])
@@ -351,7 +389,7 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         if config.test_inference == "vi":
             n = x_s.shape[0]
             m_i, gam_i = variational_fit(
-                k_fit, lambda th: n * net.nll(task, th, x_s, y_s) / vi_temp, params.m0, prior,
+                k_fit, lambda th: n * nll(th, x_s, y_s, None, y_s) / vi_temp, params.m0, prior,
                 steps=config.test_vi_steps, learning_rate=config.test_vi_lr,
             )
         else:
@@ -364,7 +402,7 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         else:
             eps = jax.random.normal(k_eps, (config.n_samples_test, net.dim))
             thetas = m_i[None, :] + eps / jnp.sqrt(gam_i)[None, :]
-        outs = jax.vmap(lambda th: net.apply(th, x_q))(thetas)
+        outs = jax.vmap(lambda th: outputs(th, x_s, y_s, x_q))(thetas)
         return predictive_from_samples(task, outs)
 
     @jax.jit

@@ -273,3 +273,27 @@ def test_bundled_digits_choices_name_every_method_with_valid_test_times():
     for (name, method), c in choices.items():
         assert name == "digits" and (c["selected_step"] > 0) == (method != "scratch")
         learner_config(method, task, **c["test_time"])  # raises on an unknown field
+
+
+def test_benchmark_choices_methods_flag_is_validated(capsys):
+    """``benchmarks/meta.py --choices-methods`` fixes a subset of methods; bad use is refused
+    before any work (needs --choices, names only methods being run, all of them with
+    --trainval)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("bench_meta", root / "benchmarks" / "meta.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    choices = str(root / "benchmarks" / "choices" / "digits.json")
+    for argv, msg in (
+        (["--choices-methods", "scratch"], "needs --choices"),
+        (["--methods", "niw,scratch", "--choices", choices, "--choices-methods", "protonet"],
+         "not in --methods"),
+        (["--methods", "niw,scratch", "--choices", choices, "--choices-methods", "scratch",
+          "--trainval"], "every method"),
+    ):
+        with pytest.raises(SystemExit):
+            bench.main(["--tasks", "digits", "--no-memory", *argv])
+        assert msg in capsys.readouterr().err
