@@ -74,7 +74,10 @@ _DEFAULTS = {
     # as far as the 100-300-step test fit: benchmark val 98.79% vs 98.72% with 20 steps (1000
     # meta-steps, normalised conv net, each with its val-chosen test time); test 84.71% vs 84.76%
     # (a tie with scratch either way), development fold 0 +1.61 vs +1.24 points over scratch.
-    ("niw", "digits"): {"sgld_steps": 50, "burnin": 25},
+    # Digits also uses the ProtoNet likelihood (NIW over the embedding, the paper's PMF
+    # deployment), adopted by a rule fixed before the run (benchmark val > 98.79%, the softmax
+    # head's): val 98.94% (kept step 500); test 84.73% vs 84.71%, still a tie with scratch.
+    ("niw", "digits"): {"sgld_steps": 50, "burnin": 25, "likelihood": "protonet"},
     ("scratch", "sinusoid"): {"steps": 1000, "learning_rate": 3e-3},
     ("scratch", "sineline"): {"steps": 300, "learning_rate": 3e-2},
     ("scratch", "letter"): {"steps": 300, "learning_rate": 3e-3},
