@@ -32,7 +32,7 @@ classification tasks on the train and val classes together (the usual final-mode
 the settings are fixed on val; training from scratch is unaffected). ``--choices-methods
 scratch`` fixes only the listed methods and selects the others on validation as usual: a new
 NIW-Meta variant against the same scratch row, e.g. the ProtoNet likelihood (the paper's
-classification deployment)::
+classification deployment, now the digits default; this is the run that chose it)::
 
     python benchmarks/meta.py --tasks digits --steps digits=1000 --no-memory \
         --methods niw,scratch --niw-train likelihood=protonet \
