@@ -87,6 +87,9 @@ fit scores the support set against its own prototypes (each support point is inc
 class mean; PMF's fine-tuning instead draws pseudo-queries by data augmentation, which these
 tasks do not define). There are no head weights, so the per-episode label permutation no longer
 leaves part of m₀ without meaning. It needs ``precision="sgld"`` or ``"constant"``.
+Measured on digits (README "meta"): a tie with the softmax head and with scratch at 5 shots,
+a loss to scratch at 1 shot (−2.30 ± 0.67 points), where each support point is its own
+prototype and the support fit only pushes the embeddings apart.
 
 Choices where the paper is unverified (see the project note), documented here:
     * the Adam-preconditioned SGLD of the (second-hand) official code by default, U = n_support x
@@ -312,15 +315,16 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
             z_s, z = zz[: x_s.shape[0]], zz[x_s.shape[0]:]
         return prototype_logits(z_s, y_s, z, task.n_way)
 
-    def nll(theta, x_s, y_s, x, y):
-        """Mean per-point NLL of ``(x, y)``; the support enters only the ProtoNet prototypes."""
-        return jnp.mean(task.point_loss(outputs(theta, x_s, y_s, x), y))
+    def nll(theta, x_s, y_s, x=None, y=None):
+        """Mean per-point NLL of ``(x, y)`` (default: the support set itself); the support
+        enters only the ProtoNet prototypes."""
+        return jnp.mean(task.point_loss(outputs(theta, x_s, y_s, x), y_s if x is None else y))
 
     def fit(key, m0, x, y, steps, step_size=config.sgld_step_size, temp=config.temperature,
             burnin=config.burnin, precision_kind=config.precision):
         """(m̄, A, g, (clamped_frac, floor_frac)) for one support set; constants w.r.t. L₀."""
         n = x.shape[0]
-        energy = lambda th: n * nll(th, x, y, None, y)
+        energy = lambda th: n * nll(th, x, y)
         g = sgld_gaussian_fit(
             key, energy, jax.lax.stop_gradient(m0), steps=steps,
             burnin=burnin, step_size=step_size,
@@ -389,7 +393,7 @@ def niw_meta(task: Task, config: NIWMetaConfig = NIWMetaConfig()) -> MetaLearner
         if config.test_inference == "vi":
             n = x_s.shape[0]
             m_i, gam_i = variational_fit(
-                k_fit, lambda th: n * nll(th, x_s, y_s, None, y_s) / vi_temp, params.m0, prior,
+                k_fit, lambda th: n * nll(th, x_s, y_s) / vi_temp, params.m0, prior,
                 steps=config.test_vi_steps, learning_rate=config.test_vi_lr,
             )
         else:
