@@ -38,6 +38,10 @@ classification deployment, now the digits default; this is the run that chose it
         --methods niw,scratch --niw-train likelihood=protonet \
         --choices benchmarks/choices/digits.json --choices-methods scratch
 
+On digits a third table splits every method's errors by kind (``bayes.meta.tasks
+.digits_error_kind``): the other rotation by 180° of the same digit (an upright and an upside-down
+8 nearly look alike), by ±90°, or another digit, each with its paired difference against scratch.
+
 The last line is one JSON object with every figure.
 """
 
@@ -50,11 +54,12 @@ import time
 import jax
 import numpy as np
 
-from bayes.meta.calibration import ci95, episode_accuracy, episode_mse
+from bayes.meta.calibration import ci95, episode_accuracy, episode_mse, error_breakdown
 from bayes.meta.cli import load_choices, parse_niw_overrides
-from bayes.meta.tasks import make_task
+from bayes.meta.tasks import DIGITS_ERROR_KINDS, digits_error_kind, make_task
 from bayes.meta.train import (
     evaluate,
+    evaluation_classes,
     learner_config,
     make_learner,
     meta_train,
@@ -160,6 +165,8 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
         # VI from the mode of q(φ) on the support, tempered like the training chain, S samples.
         vi = dict(test_inference="vi", test_prior="mode", test_predictive="samples")
         variants.append(("niw-vi", make_learner("niw", task, **train, **vi), vi))
+    classes = (evaluation_classes(task, jax.random.key(seed + 7), episodes=episodes)
+               if task.name == "digits" else None)
     for name, lr, over in variants:
         metrics, preds, targets = evaluate(lr, state, task, jax.random.key(seed + 7),
                                            episodes=episodes)
@@ -167,6 +174,9 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
                          sec_per_step=sec_per_step, step_bytes=mem, test_time=over,
                          val_score=val_score if name == method else None, **metrics,
                          _per_episode=_per_episode(task, preds, targets)))
+        if classes is not None:
+            rows[-1]["_errors"] = error_breakdown(preds, targets, classes, digits_error_kind,
+                                                  len(DIGITS_ERROR_KINDS))
     return rows
 
 
@@ -198,6 +208,25 @@ def paired_vs_scratch(rows: list[dict]) -> list[dict]:
                             better_share=float(better.mean()),
                             ties_share=float((d == 0).mean()), episodes=len(d),
                             metric="accuracy" if "accuracy" in r else "mse"))
+    return out
+
+
+def errors_by_kind(rows: list[dict]) -> list[dict]:
+    """Digits rows: each method's error rate by kind of confusion (:data:`DIGITS_ERROR_KINDS`,
+    mean over test episodes) and, where scratch ran, the paired difference method − scratch of
+    each kind with its 95% CI over the same episodes (negative: fewer errors of that kind)."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows if "_errors" in r):
+        by = {r["method"]: r["_errors"] for r in rows if r["task"] == task and "_errors" in r}
+        ref = by.get("scratch")
+        for method, err in by.items():
+            row = dict(task=task, method=method,
+                       rates={k: float(err[:, i].mean()) for i, k in enumerate(DIGITS_ERROR_KINDS)})
+            if ref is not None and method != "scratch":
+                row["vs_scratch"] = {k: dict(diff=float((err[:, i] - ref[:, i]).mean()),
+                                             ci95=ci95(err[:, i] - ref[:, i]))
+                                     for i, k in enumerate(DIGITS_ERROR_KINDS)}
+            out.append(row)
     return out
 
 
@@ -345,8 +374,22 @@ def main(argv=None) -> int:
         for p in paired:
             print(f"{p['task']:<9} {p['method']:<9} {p['metric']:>8} {p['diff']:>+8.4f} "
                   f"{p['ci95']:>7.4f} {p['better_share']:>7.1%} {p['ties_share']:>6.1%}")
+    kinds = errors_by_kind(results)
+    if kinds:
+        print("\ndigits errors by kind (% of queries; method - scratch, paired, ± CI95)")
+        print(f"{'task':<9} {'method':<9} " + " ".join(f"{k:>26}" for k in DIGITS_ERROR_KINDS))
+        for k in kinds:
+            cells = []
+            for name in DIGITS_ERROR_KINDS:
+                cell = f"{100 * k['rates'][name]:.2f}"
+                if "vs_scratch" in k:
+                    v = k["vs_scratch"][name]
+                    cell += f" ({100 * v['diff']:+.2f} ± {100 * v['ci95']:.2f})"
+                cells.append(f"{cell:>26}")
+            print(f"{k['task']:<9} {k['method']:<9} " + " ".join(cells))
     for r in results:
         r.pop("_per_episode")
+        r.pop("_errors", None)
     mem_task = args.memory_task or mem_task
     curve = [] if args.no_memory else _memory_curve(mem_task, inner, args.seed)
     print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")
@@ -361,6 +404,7 @@ def main(argv=None) -> int:
                       "trainval": args.trainval,
                       "results": results,
                       "paired_vs_scratch": paired,
+                      "errors_by_kind": kinds,
                       "memory_curve": {"task": mem_task, "rows": curve}}))
     return 0
 

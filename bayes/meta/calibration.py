@@ -10,6 +10,7 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "regression_metrics",
     "episode_accuracy",
     "episode_mse",
+    "error_breakdown",
     "ci95",
     "ece",
     "reliability_diagram",
@@ -34,6 +36,40 @@ def ci95(per_episode: np.ndarray) -> float:
 def episode_accuracy(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Accuracy of every episode ``(E,)`` from ``probs (E, n, C)`` and ``labels (E, n)``."""
     return (np.asarray(probs).argmax(-1) == np.asarray(labels)).mean(axis=1)
+
+
+def error_breakdown(
+    probs: np.ndarray, labels: np.ndarray, classes: np.ndarray, kind: Callable, n_kinds: int
+) -> np.ndarray:
+    """Error rate of every episode by kind of confusion, ``(E, n_kinds)``.
+
+    Args:
+        probs: ``(E, n, C)`` predicted class probabilities (episode labels 0..C-1).
+        labels: ``(E, n)`` true episode labels.
+        classes: ``(E, C)`` dataset class of each episode label (``Task.episode_classes``).
+        kind: ``kind(true_class, predicted_class) -> int array``, -1 for a correct prediction,
+            else a kind in ``0..n_kinds-1`` (e.g. :func:`bayes.meta.tasks.digits_error_kind`).
+        n_kinds: number of kinds.
+
+    Returns:
+        Share of each episode's queries misclassified with each kind; the rows sum to the
+        episode's error rate, 1 − accuracy.
+
+    Raises:
+        ValueError: mismatched shapes, or a kind outside ``-1..n_kinds-1``.
+    """
+    probs, labels, classes = np.asarray(probs), np.asarray(labels), np.asarray(classes)
+    if probs.shape[:2] != labels.shape or classes.shape != (probs.shape[0], probs.shape[2]):
+        raise ValueError(f"probs, labels, classes: expected (E, n, C), (E, n), (E, C), got "
+                         f"{probs.shape}, {labels.shape}, {classes.shape}")
+    true = np.take_along_axis(classes, labels, axis=1)
+    pred = np.take_along_axis(classes, probs.argmax(-1), axis=1)
+    kinds = np.asarray(kind(true, pred))
+    correct = true == pred
+    if np.any(kinds[correct] != -1) or np.any((kinds[~correct] < 0) | (kinds[~correct] >= n_kinds)):
+        raise ValueError(f"kind: expected -1 exactly for correct predictions and 0..{n_kinds - 1} "
+                         "for errors")
+    return np.stack([(kinds == k).mean(axis=1) for k in range(n_kinds)], axis=1)
 
 
 def episode_mse(pred: np.ndarray, targets: np.ndarray) -> np.ndarray:

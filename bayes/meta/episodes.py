@@ -86,6 +86,7 @@ class ClassEpisodeSampler:
             table[i, : r.size] = r
         self.x = jnp.asarray(x)
         self.table = jnp.asarray(table)
+        self.classes = jnp.asarray(classes, dtype=jnp.int32)
         self.n_way, self.k_shot, self.n_query = n_way, k_shot, n_query
         self.n_classes = len(classes)
 
@@ -95,6 +96,23 @@ class ClassEpisodeSampler:
             key, self.x, self.table, batch, self.n_way, self.k_shot, self.n_query
         )
 
+    def episode_classes(self, key: jax.Array, batch: int) -> jax.Array:
+        """Dataset label of each episode label, ``(batch, n_way)`` int32, for the episodes
+        ``sample(key, batch)`` draws: entry ``[b, j]`` is the class relabelled ``j`` in episode
+        ``b`` (for error analyses by class, e.g. which confusions a method makes)."""
+        return self.classes[_episode_class_rows(key, self.table.shape[0], batch, self.n_way)]
+
+
+def _choose_classes(k_cls, n_classes, n_way):
+    return jax.random.choice(k_cls, n_classes, (n_way,), replace=False)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _episode_class_rows(key, n_classes, batch, n_way):
+    """The table rows ``(batch, n_way)`` :func:`_sample_class_episodes` picks for ``key``."""
+    return jax.vmap(lambda k: _choose_classes(jax.random.split(k)[0], n_classes, n_way))(
+        jax.random.split(key, batch))
+
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
 def _sample_class_episodes(key, x, table, batch, n_way, k_shot, n_query) -> Episodes:
@@ -102,7 +120,7 @@ def _sample_class_episodes(key, x, table, batch, n_way, k_shot, n_query) -> Epis
 
     def one(k):
         k_cls, k_ex = jax.random.split(k)
-        cls = jax.random.choice(k_cls, table.shape[0], (n_way,), replace=False)
+        cls = _choose_classes(k_cls, table.shape[0], n_way)
         rows = table[cls]  # (n_way, width)
         scores = jax.random.uniform(k_ex, rows.shape)
         scores = jnp.where(rows >= 0, scores, 2.0)

@@ -27,7 +27,10 @@ from flax import nnx
 from bayes.meta.backbones import MLP, ConvNet
 from bayes.meta.episodes import ClassEpisodeSampler, Episodes, sample_sineline, sample_sinusoid
 
-__all__ = ["Task", "make_task", "load_letter", "load_digits_rotated", "TASKS"]
+__all__ = [
+    "Task", "make_task", "load_letter", "load_digits_rotated", "digits_error_kind",
+    "DIGITS_ERROR_KINDS", "TASKS",
+]
 
 TASKS = ("sinusoid", "sineline", "letter", "digits")
 SPLITS = ("train", "val", "test")
@@ -64,6 +67,21 @@ class Task:
             raise ValueError(f"split: expected one of {sorted(self.samplers)}, got {split!r}")
         return self.samplers[split](key, batch)
 
+    def episode_classes(self, key: jax.Array, batch: int, split: str = "train") -> jax.Array:
+        """Dataset label of each episode label ``(batch, n_way)`` for ``sample(key, batch, split)``
+        (classification tasks; see :meth:`ClassEpisodeSampler.episode_classes`).
+
+        Raises:
+            ValueError: unknown ``split``, or a split not drawn by a :class:`ClassEpisodeSampler`.
+        """
+        if split not in self.samplers:
+            raise ValueError(f"split: expected one of {sorted(self.samplers)}, got {split!r}")
+        sampler = getattr(self.samplers[split], "__self__", None)
+        if not isinstance(sampler, ClassEpisodeSampler):
+            raise ValueError(f"split: {self.name!r} {split!r} episodes have no classes (expected "
+                             "a classification task sampled by ClassEpisodeSampler)")
+        return sampler.episode_classes(key, batch)
+
     def point_loss(self, out: jax.Array, y: jax.Array) -> jax.Array:
         """Per-point negative log-likelihood ``(n,)`` of outputs ``out`` for targets ``y``."""
         if self.kind == "regression":
@@ -93,6 +111,22 @@ def load_digits_rotated() -> tuple[np.ndarray, np.ndarray]:
         xs.append(np.rot90(images, k=r, axes=(1, 2)))
         ys.append(4 * digits.target + r)
     return np.concatenate(xs), np.concatenate(ys).astype(np.int32)
+
+
+DIGITS_ERROR_KINDS = ("same digit, 180°", "same digit, ±90°", "other digit")
+
+
+def digits_error_kind(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Kind of each confusion between rotated-digit classes (labels ``4·digit + r``, r the number
+    of quarter turns, as :func:`load_digits_rotated` builds them): -1 for a correct prediction,
+    else an index into :data:`DIGITS_ERROR_KINDS`. The 180° kind is the one an upright and an
+    upside-down 0, 1 or 8 make, which nearly look alike.
+    """
+    true, pred = np.asarray(true), np.asarray(pred)
+    same_digit = true // 4 == pred // 4
+    half_turn = (true - pred) % 4 == 2
+    kind = np.where(same_digit, np.where(half_turn, 0, 1), 2)
+    return np.where(true == pred, -1, kind)
 
 
 def make_task(

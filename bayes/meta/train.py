@@ -33,6 +33,7 @@ __all__ = [
     "replicate",
     "meta_train",
     "evaluate",
+    "evaluation_classes",
     "step_memory_bytes",
     "save_checkpoint",
     "load_checkpoint",
@@ -222,9 +223,7 @@ def evaluate(
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics over ``episodes`` test episodes; returns (metrics, predictions, targets)."""
     preds, targets = [], []
-    for i in range(0, episodes, batch):
-        b = min(batch, episodes - i)
-        k_data, k_pred = jax.random.split(jax.random.fold_in(key, i))
+    for b, k_data, k_pred in _eval_batches(key, episodes, batch):
         eps = task.sample(k_data, b, split)
         preds.append(np.asarray(learner.predict(k_pred, state, eps)))
         targets.append(np.asarray(eps.y_query))
@@ -232,6 +231,24 @@ def evaluate(
     if task.kind == "classification":
         return classification_metrics(preds, targets), preds, targets
     return regression_metrics(preds, targets), preds, targets
+
+
+def _eval_batches(key, episodes, batch):
+    """(batch size, data key, prediction key) of each evaluation batch: one key stream shared by
+    :func:`evaluate` and :func:`evaluation_classes`."""
+    for i in range(0, episodes, batch):
+        k_data, k_pred = jax.random.split(jax.random.fold_in(key, i))
+        yield min(batch, episodes - i), k_data, k_pred
+
+
+def evaluation_classes(
+    task: Task, key: jax.Array, *, episodes: int = 600, batch: int = 100, split: str = "test"
+) -> np.ndarray:
+    """Dataset class of each episode label ``(episodes, n_way)`` of the episodes
+    :func:`evaluate` draws with the same arguments (for error analyses by class, e.g.
+    :func:`bayes.meta.calibration.error_breakdown`)."""
+    return np.concatenate([np.asarray(task.episode_classes(k, b, split))
+                           for b, k, _ in _eval_batches(key, episodes, batch)])
 
 
 def step_memory_bytes(learner: MetaLearner, state: Any, episodes) -> int:

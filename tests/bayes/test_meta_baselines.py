@@ -38,6 +38,62 @@ def test_class_sampler_draws_distinct_examples_of_distinct_split_classes(key):
     del rng
 
 
+def test_episode_classes_name_the_class_behind_every_episode_label(key):
+    """``episode_classes`` replays the sampler's class draw: the class it names for label j is
+    the true class of every support and query point labelled j (the rows carry their class)."""
+    y = np.repeat(np.arange(6), [7, 8, 9, 7, 10, 8])
+    x = np.stack([np.arange(y.size), y], axis=1).astype(np.float32)
+    sampler = ClassEpisodeSampler(x, y, [1, 3, 4, 5], n_way=3, k_shot=2, n_query=4)
+    eps, classes = sampler.sample(key, 16), np.asarray(sampler.episode_classes(key, 16))
+    assert classes.shape == (16, 3) and classes.dtype == np.int32
+    for xs, ys in ((eps.x_support, eps.y_support), (eps.x_query, eps.y_query)):
+        np.testing.assert_array_equal(np.take_along_axis(classes, np.asarray(ys), 1),
+                                      np.asarray(xs)[..., 1].astype(int))
+    task = make_task("sinusoid")
+    with pytest.raises(ValueError, match="no classes"):
+        task.episode_classes(key, 2, "test")
+    with pytest.raises(ValueError, match="split"):
+        make_task("letter").episode_classes(key, 2, "dev")
+
+
+def test_digits_error_breakdown_matches_a_per_query_count(key):
+    """Errors split by kind (same digit turned 180°, ±90°, other digit) against a plain loop over
+    queries; the kinds sum to 1 - accuracy and the evaluation key stream lines up with
+    ``evaluate``."""
+    from bayes.meta.calibration import episode_accuracy, error_breakdown
+    from bayes.meta.tasks import DIGITS_ERROR_KINDS, digits_error_kind, load_digits_rotated
+    from bayes.meta.train import evaluate, evaluation_classes
+
+    task = make_task("digits")
+    classes = evaluation_classes(task, key, episodes=5, batch=2)
+    proto = make_learner("protonet", task)
+    _, probs, labels = evaluate(proto, proto.init(key), task, key, episodes=5, batch=2)
+    x, y = load_digits_rotated()
+    flat = x.reshape(len(x), -1)
+    # The first evaluation batch's episodes (evaluate's key stream): classes match the images.
+    eps0 = task.sample(jax.random.split(jax.random.fold_in(key, 0))[0], 2, "test")
+    for e in range(2):
+        for img, lab in zip(np.asarray(eps0.x_query[e]).reshape(-1, 64), eps0.y_query[e]):
+            true = y[np.flatnonzero((flat == img).all(axis=1))]
+            assert true.tolist() == [classes[e, int(lab)]]
+    rates = error_breakdown(probs, labels, classes, digits_error_kind, len(DIGITS_ERROR_KINDS))
+    expect = np.zeros((5, 3))
+    for e in range(5):
+        for q in range(labels.shape[1]):
+            t, p = classes[e, labels[e, q]], classes[e, probs[e, q].argmax()]
+            if t == p:
+                continue
+            k = 2 if t // 4 != p // 4 else (0 if abs(int(t) - int(p)) == 2 else 1)
+            expect[e, k] += 1 / labels.shape[1]
+    np.testing.assert_allclose(rates, expect, atol=1e-12)
+    np.testing.assert_allclose(rates.sum(1), 1 - episode_accuracy(probs, labels), atol=1e-12)
+    assert rates.sum() > 0  # an untrained embedding makes errors
+    with pytest.raises(ValueError, match="kind"):
+        error_breakdown(probs, labels, classes, lambda t, p: np.zeros_like(t), 3)
+    with pytest.raises(ValueError, match="expected"):
+        error_breakdown(probs, labels, classes[:, :2], digits_error_kind, 3)
+
+
 def test_sineline_mixes_sines_and_lines(key):
     eps = sample_sineline(key, 400, 5, 5, noise_std=0.0)
     x = np.concatenate([eps.x_support, eps.x_query], axis=1)[..., 0]
