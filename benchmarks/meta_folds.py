@@ -17,7 +17,9 @@ selected on it here), and compares on the same test episodes:
 choices (250 meta-steps; expected prior, plug-in at mᵢ, 100 steps; scratch 1000 steps at 0.01).
 Settings are fixed (chosen on the benchmark's split), nothing is selected per fold, and fold 4
 (test 8, 9; train 0-5) is the benchmark's own split. Each row prints accuracies and the paired
-difference against scratch with its 95% CI over episodes; the last line is one JSON object.
+difference against scratch with its 95% CI over episodes, and a second table splits NIW-Meta's
+errors by kind against scratch's (the same digit turned by 180° or ±90°, another digit; see
+``benchmarks/meta.py``); the last line is one JSON object.
 
     python benchmarks/meta_folds.py   # 5 folds x 300 episodes: ~1-1.5 h on 2 cores
     python benchmarks/meta_folds.py --folds 4 --episodes 4 --meta-steps 2   # smoke run, 30 s
@@ -44,12 +46,19 @@ import jax
 import numpy as np
 
 from bayes.meta.backbones import ConvNet
-from bayes.meta.calibration import ci95, episode_accuracy
+from bayes.meta.calibration import ci95, episode_accuracy, error_breakdown
 from bayes.meta.cli import parse_niw_overrides
 from bayes.meta.episodes import ClassEpisodeSampler
-from bayes.meta.tasks import Task, load_digits_rotated, make_task
+from bayes.meta.tasks import (
+    DIGITS_ERROR_KINDS,
+    Task,
+    digits_error_kind,
+    load_digits_rotated,
+    make_task,
+)
 from bayes.meta.train import (
     evaluate,
+    evaluation_classes,
     learner_config,
     load_checkpoint,
     make_learner,
@@ -155,29 +164,39 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     scratch_over = SETTINGS[norm]["scratch"]
     scratch = make_learner("scratch", task, **scratch_over)
     scratch_cfg = dataclasses.asdict(learner_config("scratch", task, **scratch_over))
-    per_episode, seconds = {}, {}
+    classes = evaluation_classes(task, jax.random.key(seed + 7), episodes=episodes)
+    per_episode, kinds, seconds = {}, {}, {}
     for name, learner, st, over in (
         ("niw", niw, state, {**niw_cfg, "meta_steps": meta_steps}),
         ("niw-init", niw, init, niw_cfg),
         ("scratch", scratch, scratch.init(key), scratch_cfg),
     ):
         path = (Path(cache) / f"{base}-ep{episodes}-{name}-{tag(over)}.npy" if cache else None)
+        kpath = path.with_name(path.stem + "-kinds.npy") if path is not None else None
         start = time.perf_counter()
-        if path is not None and path.exists():
-            per_episode[name] = np.load(path)
+        if path is not None and path.exists() and kpath.exists():
+            per_episode[name], kinds[name] = np.load(path), np.load(kpath)
         else:
             _, preds, targets = evaluate(learner, st, task, jax.random.key(seed + 7),
                                          episodes=episodes)
             per_episode[name] = episode_accuracy(preds, targets)
+            kinds[name] = error_breakdown(preds, targets, classes, digits_error_kind,
+                                          len(DIGITS_ERROR_KINDS))
             if path is not None:
                 np.save(path, per_episode[name])
+                np.save(kpath, kinds[name])
         seconds[name] = time.perf_counter() - start
     row = {"fold": fold, **{k: list(v) for k, v in fold_split(fold, trainval).items()},
            "episodes": episodes, "scratch": float(per_episode["scratch"].mean())}
     for name in ("niw", "niw-init"):
         d = per_episode[name] - per_episode["scratch"]
+        e = kinds[name] - kinds["scratch"]  # error rates by kind: negative = fewer errors
         row[name] = dict(accuracy=float(per_episode[name].mean()), diff=float(d.mean()),
-                         ci95=ci95(d), better_share=float((d > 0).mean()))
+                         ci95=ci95(d), better_share=float((d > 0).mean()),
+                         errors_vs_scratch={k: dict(diff=float(e[:, i].mean()), ci95=ci95(e[:, i]))
+                                            for i, k in enumerate(DIGITS_ERROR_KINDS)})
+    row["scratch_errors"] = {k: float(kinds["scratch"][:, i].mean())
+                             for i, k in enumerate(DIGITS_ERROR_KINDS)}
     row["seconds"] = seconds
     return row
 
@@ -251,6 +270,14 @@ def main(argv=None) -> int:
               f"{100 * n['diff']:>+8.2f} {100 * n['ci95']:>6.2f} {n['better_share']:>7.1%} "
               f"{i['accuracy']:>7.2%} {100 * i['diff']:>+8.2f} {100 * i['ci95']:>6.2f}",
               flush=True)
+    print("\nNIW-Meta - scratch errors by kind (% of queries, paired ± CI95; scratch's in "
+          "brackets)")
+    print(f"{'fold':>4} " + " ".join(f"{k:>26}" for k in DIGITS_ERROR_KINDS))
+    for r in rows:
+        cells = [f"{100 * v['diff']:+.2f} ± {100 * v['ci95']:.2f} "
+                 f"({100 * r['scratch_errors'][k]:.2f})"
+                 for k, v in r["niw"]["errors_vs_scratch"].items()]
+        print(f"{r['fold']:>4} " + " ".join(f"{c:>26}" for c in cells))
     summary = {}
     for name in ("niw", "niw-init"):  # folds "won" = higher mean accuracy than scratch
         diffs = np.array([r[name]["diff"] for r in rows])
