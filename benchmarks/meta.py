@@ -42,14 +42,23 @@ On digits a third table splits every method's errors by kind (``bayes.meta.tasks
 .digits_error_kind``): the other rotation by 180° of the same digit (an upright and an upside-down
 8 nearly look alike), by ±90°, or another digit, each with its paired difference against scratch.
 
+``--resume DIR`` makes a long run restartable: each (task, method) saves its meta-training
+progress under DIR as it goes and its finished rows once evaluated, keyed by its settings, so
+the same command run again after a crash or Ctrl-C recomputes nothing that finished and resumes
+the interrupted meta-training at its last save (every meta-step's episodes and noise come from
+its own key, so the figures are those of an uninterrupted run; only ms/step adds the resumed
+session's compilation).
+
 The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -128,9 +137,11 @@ def _select_test_time(method, task, state, seed, val_episodes=200, train=None):
 
 
 def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, train=None,
-               fixed=None):
+               fixed=None, checkpoint=None):
     """One method's rows on one task; ``fixed`` (from ``load_choices``) replaces model
-    selection and the test-time grid by a previous run's kept step and test time."""
+    selection and the test-time grid by a previous run's kept step and test time.
+    ``checkpoint``: meta-training progress file (resumed if it exists); ms/step then comes from
+    the run's own clock, summed over its sessions (a resumed session adds one compilation)."""
     train = train or {}
     if fixed is not None:
         steps, val_every, select = fixed["selected_step"], 0, False
@@ -145,11 +156,15 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
         state, _ = meta_train(learner, task, key, steps=1, state=state)
         start = time.perf_counter()
         state, log = meta_train(learner, task, jax.random.fold_in(key, 1), steps=steps,
-                                state=state, val_every=val_every)
+                                state=state, val_every=val_every, checkpoint=checkpoint,
+                                fingerprint={"method": method, "train": train})
         jax.block_until_ready(state)
         val_s = log[-1]["val_seconds"] if val_every else 0.0
         selected = log[-1]["selected_step"] if val_every else steps
-        sec_per_step = (time.perf_counter() - start - val_s) / steps
+        total = time.perf_counter() - start
+        if checkpoint is not None:
+            total = max(r["seconds"] for r in log if "seconds" in r)
+        sec_per_step = (total - val_s) / steps
     rows = []
     chosen, val_score = (dict(fixed["test_time"]) if fixed else {}, None)
     if select:
@@ -177,6 +192,33 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
         if classes is not None:
             rows[-1]["_errors"] = error_breakdown(preds, targets, classes, digits_error_kind,
                                                   len(DIGITS_ERROR_KINDS))
+    return rows
+
+
+def _resumable(resume, task, label, method, kw, trainval=False) -> list[dict]:
+    """``_bench_one(task, method, **kw)``, or with ``--resume DIR`` its rows saved there by an
+    earlier run of the same settings (nothing is recomputed), else run with its meta-training
+    progress saved under DIR (an interrupted run continues where it stopped)."""
+    if resume is None:
+        return _bench_one(task, method, **kw)
+    settings = dict(kw, task=task.name, n_way=task.n_way, k_shot=task.k_shot,
+                    n_query=task.n_query, trainval=trainval, method=method)
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    stem = Path(resume) / f"{label}-{method}-{digest}"
+    done = Path(f"{stem}.rows.json")
+    if done.exists():
+        rows = json.loads(done.read_text())
+        for r in rows:
+            for k in [k for k in r if k.startswith("_")]:
+                r[k] = np.asarray(r[k])
+        print(f"# {label} {method}: rows from {done}", flush=True)
+        return rows
+    rows = _bench_one(task, method, **kw, checkpoint=Path(f"{stem}.progress"))
+    done.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(f"{stem}.rows.json.tmp")
+    tmp.write_text(json.dumps([{k: v.tolist() if isinstance(v, np.ndarray) else v
+                                for k, v in r.items()} for r in rows]))
+    tmp.replace(done)
     return rows
 
 
@@ -293,6 +335,10 @@ def main(argv=None) -> int:
                         help="take only these methods from --choices; the others are selected "
                              "on validation as usual (e.g. scratch only, to compare a new "
                              "NIW-Meta variant against the same scratch row)")
+    parser.add_argument("--resume", default=None, metavar="DIR",
+                        help="save each method's meta-training progress and finished rows in "
+                             "DIR; the same command run again skips finished methods and "
+                             "continues an interrupted meta-training where it stopped")
     parser.add_argument("--trainval", action="store_true",
                         help="meta-train the classification tasks on train + val classes "
                              "(needs --choices: val cannot select what trained on it)")
@@ -355,9 +401,10 @@ def main(argv=None) -> int:
                     raise SystemExit(f"--choices: no row for task {label!r}, method {method!r} "
                                      f"in {args.choices}")
                 fixed = choices[(label, method)]
-            for r in _bench_one(task, method, steps[name], episodes, args.seed,
-                                args.val_every, select=not args.no_select,
-                                train=niw_train if method == "niw" else None, fixed=fixed):
+            kw = dict(steps=steps[name], episodes=episodes, seed=args.seed,
+                      val_every=args.val_every, select=not args.no_select,
+                      train=niw_train if method == "niw" else None, fixed=fixed)
+            for r in _resumable(args.resume, task, label, method, kw, args.trainval):
                 r["task"] = label
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))

@@ -1,11 +1,17 @@
 """``probtree meta train|eval``: meta-train a learner on a task, evaluate it with calibration.
 
     probtree meta train --method niw --task sinusoid --steps 3000 --out runs/niw_sin.msgpack
+    probtree meta train ... --val-every 250      # keep the best state on meta-validation
     probtree meta eval --checkpoint runs/niw_sin.msgpack --episodes 600
     probtree meta eval --method scratch --task letter      # no checkpoint: the untrained learner
 
 Both print a readable table, then one JSON object as the last line (eval: ``accuracy``, ``ci95``,
 ``ece``, ``nll`` for classification; ``mse``, ``ci95``, ``nll`` for regression).
+
+``train --out OUT`` saves its progress to ``OUT.progress`` every ``--checkpoint-every``
+meta-steps, after each validation and on Ctrl-C; running the same command again resumes where it
+stopped (a different command with the same ``--out`` is refused; ``--fresh`` starts over), and a
+larger ``--steps`` extends a finished run.
 """
 
 from __future__ import annotations
@@ -95,22 +101,43 @@ def _train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)
     learner = make_learner(args.method, task, **overrides)
-    state, log = meta_train(
-        learner, task, jax.random.key(args.seed), steps=args.steps, batch=args.batch,
-        log_every=max(1, args.steps // 10),
-    )
-    keys = [k for k in log[-1] if k not in ("step", "seconds")] if log else []
+    progress = Path(str(args.out) + ".progress") if args.out else None
+    if progress is not None and args.fresh:
+        progress.unlink(missing_ok=True)
+    if progress is not None and progress.exists():
+        print(f"resuming from {progress} (--fresh starts afresh)")
+    try:
+        state, log = meta_train(
+            learner, task, jax.random.key(args.seed), steps=args.steps, batch=args.batch,
+            log_every=max(1, args.steps // 10), val_every=args.val_every,
+            val_episodes=args.val_episodes, checkpoint=progress,
+            checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+            fingerprint={"method": args.method, "overrides": overrides, "seed": args.seed},
+        )
+    except KeyboardInterrupt:
+        if progress is None:
+            print("interrupted; nothing saved (give --out to make a run resumable)")
+        return 130
+    steps = [r for r in log if "step" in r]
+    keys = [k for k in steps[-1] if k not in ("step", "seconds")] if steps else []
     print(f"{'step':>6} {'seconds':>8} " + " ".join(f"{k:>14}" for k in keys))
-    for row in log:
+    for row in steps:
         print(f"{row['step']:>6} {row['seconds']:>8.1f} "
               + " ".join(f"{row[k]:>14.4g}" for k in keys))
+    vals = [r for r in log if "val_step" in r]
+    if vals:
+        print(f"validation ({args.val_episodes} episodes): " + ", ".join(
+            f"{r['val_step']}: {r['val_score']:.4g}" for r in vals)
+            + f"; kept step {log[-1]['selected_step']}")
     meta = {"method": args.method, "task": args.task, "n_way": args.n_way,
             "k_shot": args.k_shot, "overrides": overrides, "steps": args.steps,
-            "batch": args.batch, "seed": args.seed}
+            "batch": args.batch, "seed": args.seed, "val_every": args.val_every}
     if args.out:
         save_checkpoint(args.out, state, meta)
         print(f"checkpoint written to {args.out}")
-    final = dict(meta, **(log[-1] if log else {}), checkpoint=args.out)
+    final = dict(meta, **(steps[-1] if steps else {}), checkpoint=args.out)
+    if vals:
+        final.update(selected_step=log[-1]["selected_step"], val_score=log[-1]["val_score"])
     print(json.dumps(final))
     return 0
 
@@ -166,7 +193,19 @@ def register(subparsers) -> None:
     train.add_argument("--task", choices=TASKS, required=True)
     train.add_argument("--steps", type=int, default=2000, help="meta-steps (default 2000)")
     train.add_argument("--batch", type=int, default=8, help="episodes per meta-step")
-    train.add_argument("--out", default=None, help="checkpoint path (msgpack + .json)")
+    train.add_argument("--out", default=None,
+                       help="checkpoint path (msgpack + .json); progress goes to OUT.progress "
+                            "as the run goes, and the same command resumes an interrupted run")
+    train.add_argument("--checkpoint-every", type=int, default=100,
+                       help="meta-steps between progress saves (default 100)")
+    train.add_argument("--fresh", action="store_true",
+                       help="discard OUT.progress and start afresh")
+    train.add_argument("--val-every", type=int, default=0,
+                       help="validate every N meta-steps and keep the best state (default 0: "
+                            "keep the last)")
+    train.add_argument("--val-episodes", type=int, default=200,
+                       help="meta-validation episodes per check (default 200)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(train)
     train.set_defaults(func=_train)
     ev = sub.add_parser("eval", help="evaluate a checkpoint (accuracy ± CI, ECE, NLL / MSE)")

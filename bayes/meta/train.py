@@ -1,4 +1,4 @@
-"""Meta-training loop, evaluation, data-parallel sharding, memory measurement and checkpoints.
+"""Meta-training loop (resumable), evaluation, data-parallel sharding and memory measurement.
 
 Data parallelism uses ``jax.sharding`` only: a 1-D mesh over devices named ``"data"``, the batch
 of episodes sharded along its leading axis and the learner state replicated; the jitted ``step``
@@ -7,18 +7,24 @@ then runs each device's share of the vmapped episodes and all-reduces the mean l
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
-from flax import serialization
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm import tqdm
 
 from bayes.meta.base import MetaLearner
 from bayes.meta.calibration import classification_metrics, regression_metrics
+from bayes.meta.checkpoint import (
+    Progress,
+    load_checkpoint,
+    load_progress,
+    save_checkpoint,
+    save_progress,
+)
 from bayes.meta.maml import MAMLConfig, ScratchConfig, maml, scratch
 from bayes.meta.niw_meta import NIWMetaConfig, niw_meta
 from bayes.meta.protonet import ProtoNetConfig, protonet
@@ -154,6 +160,10 @@ def meta_train(
     val_every: int = 0,
     val_episodes: int = 200,
     val_key: jax.Array | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 100,
+    fingerprint: dict | None = None,
+    progress: bool = False,
 ) -> tuple[Any, list[dict]]:
     """Runs ``steps`` meta-updates on fresh meta-train episodes; returns (state, log).
 
@@ -168,42 +178,109 @@ def meta_train(
     evaluation is logged as a row with ``val_step`` and ``val_score`` and the chosen step as
     ``selected_step`` (with ``val_seconds`` spent validating) in the last row. Test classes are
     never seen.
+
+    Resuming: with ``checkpoint`` (a path) the run's progress (state, best state, log) is
+    written there every ``checkpoint_every`` steps, after each validation and at the end
+    (:func:`bayes.meta.checkpoint.save_progress`, atomic). If the file exists when the run
+    starts, the run continues from it: meta-step ``i`` always draws its episodes and noise from
+    ``fold_in(key, i)``, so an interrupted and resumed run returns the same state and log
+    (``seconds`` aside) as an uninterrupted one, and a finished run is not repeated (a larger
+    ``steps`` extends it; a finished run that validated at its last step keeps that
+    validation). The file records a fingerprint (learner, task, batch, the keys, validation
+    settings, plus the caller's ``fingerprint`` fields, e.g. hyper-parameter overrides) and
+    resuming a different run from it raises ``ValueError``. A ``state`` argument is ignored
+    when resuming.
+
+    Args:
+        progress: show a tqdm bar (loss and the last validation score).
+
+    Raises:
+        ValueError: bad ``steps``/``batch``/validation/checkpoint settings, or a checkpoint of
+            another run or with more steps done than ``steps``.
     """
     if steps < 0 or batch < 1:
         raise ValueError(f"steps, batch: expected >= 0 and >= 1, got {steps}, {batch}")
     if val_every < 0 or val_episodes < 1:
         raise ValueError(f"val_every, val_episodes: expected >= 0 and >= 1, got {val_every}, "
                          f"{val_episodes}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every: expected >= 1, got {checkpoint_every}")
     if mesh is not None and batch % mesh.size:
         raise ValueError(f"batch: {batch} episodes do not split over {mesh.size} devices")
     k_init, key = jax.random.split(key)
     if state is None:
         state = learner.init(k_init)
-    if mesh is not None:
-        state = replicate(state, mesh)
-    log, start = [], time.perf_counter()
     vkey = jax.random.key(12345) if val_key is None else val_key
     sign = 1.0 if task.kind == "classification" else -1.0
+    done, log, offset = 0, [], 0.0
     best, best_score, best_step, val_seconds = state, -np.inf, -1, 0.0
-    for i in range(steps):
-        k_data, k_step = jax.random.split(jax.random.fold_in(key, i))
-        episodes = task.sample(k_data, batch, "train")
-        if mesh is not None:
-            episodes = shard_episodes(episodes, mesh)
-        state, info = learner.step(k_step, state, episodes)
-        if (log_every and i % log_every == 0) or i == steps - 1:
-            row = {k: float(v) for k, v in info._asdict().items()}
-            row.update(step=i, seconds=time.perf_counter() - start)
-            log.append(row)
-        if val_every and ((i + 1) % val_every == 0 or i == steps - 1):
-            t_val = time.perf_counter()
-            m, _, _ = evaluate(learner, state, task, vkey, episodes=val_episodes,
-                               batch=min(100, val_episodes), split="val")
-            score = m["accuracy"] if task.kind == "classification" else m["mse"]
-            log.append({"val_step": i + 1, "val_score": float(score)})
-            val_seconds += time.perf_counter() - t_val
-            if sign * score > best_score:
-                best, best_score, best_step = state, sign * score, i + 1
+    stamp = None
+    if checkpoint is not None:
+        stamp = dict(fingerprint or {}, learner=learner.name, task=task.name,
+                     n_way=task.n_way, k_shot=task.k_shot, n_query=task.n_query, batch=batch,
+                     key=np.asarray(jax.random.key_data(key)).tolist(),
+                     val_every=val_every, val_episodes=val_episodes,
+                     val_key=np.asarray(jax.random.key_data(vkey)).tolist())
+        if Path(checkpoint).exists():
+            p = load_progress(checkpoint, state, stamp)
+            if p.step > steps:
+                raise ValueError(f"steps: the checkpoint {checkpoint} has {p.step} steps done, "
+                                 f"more than the {steps} asked for")
+            done, state, best, log, offset = p.step, p.state, p.best, list(p.log), p.seconds
+            best_score, best_step, val_seconds = p.best_score, p.best_step, p.val_seconds
+    if mesh is not None:
+        state = replicate(state, mesh)
+    start = time.perf_counter()
+
+    # A consistent snapshot after each finished step: what an interrupt (Ctrl-C) saves.
+    # (progress less its log, log length); one assignment, so an interrupt never splits it.
+    snap = (Progress(done, state, best, best_score, best_step, val_seconds, 0.0, []), len(log))
+
+    def save(p: Progress, n_log: int) -> None:
+        if checkpoint is not None:
+            save_progress(checkpoint, p._replace(seconds=offset + time.perf_counter() - start,
+                                                 log=log[:n_log]), stamp)
+
+    bar = tqdm(total=steps, initial=done, desc=f"meta-train {learner.name}", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for i in range(done, steps):
+            k_data, k_step = jax.random.split(jax.random.fold_in(key, i))
+            episodes = task.sample(k_data, batch, "train")
+            if mesh is not None:
+                episodes = shard_episodes(episodes, mesh)
+            state, info = learner.step(k_step, state, episodes)
+            if (log_every and i % log_every == 0) or i == steps - 1:
+                row = {k: float(v) for k, v in info._asdict().items()}
+                row.update(step=i, seconds=offset + time.perf_counter() - start)
+                log.append(row)
+                if "loss" in row:
+                    bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
+            validated = False
+            if val_every and ((i + 1) % val_every == 0 or i == steps - 1):
+                t_val = time.perf_counter()
+                m, _, _ = evaluate(learner, state, task, vkey, episodes=val_episodes,
+                                   batch=min(100, val_episodes), split="val")
+                score = m["accuracy"] if task.kind == "classification" else m["mse"]
+                log.append({"val_step": i + 1, "val_score": float(score)})
+                val_seconds += time.perf_counter() - t_val
+                if sign * score > best_score:
+                    best, best_score, best_step = state, sign * score, i + 1
+                bar.set_postfix(val=f"{score:.4g}", best_step=best_step, refresh=False)
+                validated = True
+            snap = (Progress(i + 1, state, best, best_score, best_step, val_seconds, 0.0, []),
+                    len(log))
+            bar.update(1)
+            if validated or (i + 1) % checkpoint_every == 0 or i == steps - 1:
+                save(*snap)
+    except KeyboardInterrupt:
+        if checkpoint is not None and snap[0].step > done:
+            save(*snap)
+            bar.write(f"interrupted: {snap[0].step} of {steps} meta-steps saved to "
+                      f"{checkpoint}; run again to resume")
+        raise
+    finally:
+        bar.close()
     if val_every and steps:
         log.append({"selected_step": best_step, "val_score": float(sign * best_score),
                     "val_seconds": val_seconds})
@@ -258,20 +335,3 @@ def step_memory_bytes(learner: MetaLearner, state: Any, episodes) -> int:
     stats = learner.step.lower(jax.random.key(0), state, episodes).compile().memory_analysis()
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
                + stats.temp_size_in_bytes)
-
-
-def save_checkpoint(path: str | Path, state: Any, meta: dict) -> None:
-    """Writes ``state`` as msgpack (``path``) and ``meta`` as JSON (``path`` + ``.json``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(serialization.to_bytes(jax.device_get(state)))
-    Path(str(path) + ".json").write_text(json.dumps(meta, indent=1))
-
-
-def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict]:
-    """Reads a checkpoint written by :func:`save_checkpoint` into the structure of ``template``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    meta = json.loads(Path(str(path) + ".json").read_text())
-    return serialization.from_bytes(template, path.read_bytes()), meta
