@@ -149,8 +149,16 @@ def _eval(args: argparse.Namespace) -> int:
         ).exists() else None
         if meta is None:
             raise FileNotFoundError(f"checkpoint metadata {args.checkpoint}.json not found")
-        task = make_task(meta["task"], n_way=meta["n_way"], k_shot=meta["k_shot"])
-        learner = make_learner(meta["method"], task, **meta["overrides"])
+        for flag in ("method", "task"):
+            given = getattr(args, flag)
+            if given is not None and given != meta[flag]:
+                raise ValueError(f"--{flag}: the checkpoint was trained with {meta[flag]!r}, "
+                                 f"got {given!r} (leave --{flag} out with --checkpoint)")
+        shots = meta["k_shot"] if args.k_shot is None else args.k_shot  # e.g. train 5, test 1
+        task = make_task(meta["task"], n_way=meta["n_way"], k_shot=shots)
+        # --set on top of the training overrides: e.g. a test-time field (test_sgld_steps=300).
+        overrides = dict(meta["overrides"], **parse_overrides(args.set))
+        learner = make_learner(meta["method"], task, **overrides)
         state, _ = load_checkpoint(args.checkpoint, learner.init(jax.random.key(0)))
     else:
         if not (args.method and args.task):

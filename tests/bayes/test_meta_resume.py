@@ -176,3 +176,25 @@ def test_benchmark_resume_recomputes_nothing_that_finished(tmp_path, capsys):
     assert bench.main(argv) == 0
     third = capsys.readouterr().out
     assert third.count("rows from") == 1 and figures(third) == figures(first)
+
+
+def test_cli_eval_applies_set_and_k_shot_on_top_of_a_checkpoint(tmp_path, capsys):
+    import json
+
+    from probtree.cli import main
+
+    ck = tmp_path / "p.msgpack"
+    assert main(["meta", "train", "--method", "maml", "--task", "letter", "--steps", "2",
+                 "--no-progress", "--set", "inner_steps=1", "--out", str(ck)]) == 0
+    capsys.readouterr()
+
+    def evaluate(*extra):
+        assert main(["meta", "eval", "--checkpoint", str(ck), "--episodes", "10", *extra]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    base = evaluate()
+    assert evaluate("--set", "inner_steps=1") == base  # the training override, restated
+    assert evaluate("--set", "inner_steps=0")["nll"] != base["nll"]  # no adaptation at test
+    assert evaluate("--k-shot", "1")["nll"] != base["nll"]
+    assert main(["meta", "eval", "--checkpoint", str(ck), "--task", "digits"]) == 2
+    assert "trained with 'letter'" in capsys.readouterr().err
