@@ -298,7 +298,13 @@ def evaluate(
     batch: int = 100,
     split: str = "test",
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Metrics over ``episodes`` test episodes; returns (metrics, predictions, targets)."""
+    """Metrics over ``episodes`` test episodes; returns (metrics, predictions, targets).
+
+    Raises:
+        ValueError: ``episodes`` or ``batch`` below 1, or an unknown ``split``.
+    """
+    if episodes < 1 or batch < 1:
+        raise ValueError(f"episodes, batch: expected >= 1, got {episodes}, {batch}")
     preds, targets = [], []
     for b, k_data, k_pred in _eval_batches(key, episodes, batch):
         eps = task.sample(k_data, b, split)
@@ -324,6 +330,8 @@ def evaluation_classes(
     """Dataset class of each episode label ``(episodes, n_way)`` of the episodes
     :func:`evaluate` draws with the same arguments (for error analyses by class, e.g.
     :func:`bayes.meta.calibration.error_breakdown`)."""
+    if episodes < 1 or batch < 1:
+        raise ValueError(f"episodes, batch: expected >= 1, got {episodes}, {batch}")
     return np.concatenate([np.asarray(task.episode_classes(k, b, split))
                            for b, k, _ in _eval_batches(key, episodes, batch)])
 

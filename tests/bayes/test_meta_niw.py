@@ -409,3 +409,34 @@ def test_protonet_likelihood_is_the_closed_form_on_prototype_logits(key):
         make_learner("niw", task, likelihood="gaussian")
     with pytest.raises(ValueError, match="precision"):
         make_learner("niw", task, likelihood="protonet", precision="ggn")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sgld_steps", 0, "expected 0 <= burnin < sgld_steps, got 0, 10"),
+    ("burnin", 50, "expected 0 <= burnin < sgld_steps, got 50, 50"),
+    ("sgld_step_size", 0.0, "sgld_step_size: expected > 0"),
+    ("test_sgld_step_size", -1e-3, "test_sgld_step_size: expected > 0"),
+    ("learning_rate", 0.0, "learning_rate: expected > 0"),
+    ("a_max", 1e-5, "a_max: expected > a_min"),
+    ("kl_weight", -1.0, "kl_weight: expected >= 0"),
+    ("n_samples_test", 0, "n_samples_test: expected >= 1"),
+    ("test_sgld_steps", 0, "test_sgld_steps: expected None or >= 1"),
+])
+def test_niw_numeric_hyper_parameters_are_checked_at_build_time(field, value, message):
+    from bayes.meta.train import make_learner
+
+    task = make_task("sinusoid")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        make_learner("niw", task, **{field: value})
+
+
+def test_evaluate_refuses_empty_evaluations():
+    from bayes.meta.train import evaluate, evaluation_classes, make_learner
+
+    task = make_task("letter")
+    learner = make_learner("protonet", task)
+    state = learner.init(jax.random.key(0))
+    with pytest.raises(ValueError, match="episodes, batch: expected >= 1, got 0, 100"):
+        evaluate(learner, state, task, jax.random.key(1), episodes=0)
+    with pytest.raises(ValueError, match="episodes, batch: expected >= 1, got 10, 0"):
+        evaluation_classes(task, jax.random.key(1), episodes=10, batch=0)
