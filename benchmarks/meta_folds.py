@@ -30,7 +30,8 @@ errors by kind against scratch's (the same digit turned by 180° or ±90°, anot
     python benchmarks/meta_folds.py --shots 1 --cache runs/folds   # 5-way 1-shot, ~20 min
 
 ``--cache DIR`` keeps each meta-trained state and each row's per-episode accuracies (keyed by
-every setting they depend on), so a rerun with other test-time overrides only evaluates.
+every setting they depend on), so a rerun with other test-time overrides only evaluates; a
+meta-training interrupted there resumes from its last save (``*.msgpack.progress``).
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ def run_fold(fold: int, episodes: int, meta_steps: int, seed: int, x=None, y=Non
     elif meta_steps:  # the benchmark's protocol: one warm-up step, then the counted steps
         state, _ = meta_train(niw, task, key, steps=1, state=state)
         state, _ = meta_train(niw, task, jax.random.fold_in(key, 1), steps=meta_steps,
-                              state=state)
+                              state=state, progress=True,
+                              checkpoint=None if ckpt is None else Path(f"{ckpt}.progress"))
         if ckpt is not None:
             save_checkpoint(ckpt, state, {"fold": fold, "seed": seed, "meta_steps": meta_steps})
     scratch_over = SETTINGS[norm]["scratch"]
