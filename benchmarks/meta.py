@@ -137,7 +137,7 @@ def _select_test_time(method, task, state, seed, val_episodes=200, train=None):
 
 
 def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, train=None,
-               fixed=None, checkpoint=None):
+               fixed=None, checkpoint=None, progress=False):
     """One method's rows on one task; ``fixed`` (from ``load_choices``) replaces model
     selection and the test-time grid by a previous run's kept step and test time.
     ``checkpoint``: meta-training progress file (resumed if it exists); ms/step then comes from
@@ -157,7 +157,8 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
         start = time.perf_counter()
         state, log = meta_train(learner, task, jax.random.fold_in(key, 1), steps=steps,
                                 state=state, val_every=val_every, checkpoint=checkpoint,
-                                fingerprint={"method": method, "train": train})
+                                fingerprint={"method": method, "train": train},
+                                progress=progress)
         jax.block_until_ready(state)
         val_s = log[-1]["val_seconds"] if val_every else 0.0
         selected = log[-1]["selected_step"] if val_every else steps
@@ -195,12 +196,12 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
     return rows
 
 
-def _resumable(resume, task, label, method, kw, trainval=False) -> list[dict]:
+def _resumable(resume, task, label, method, kw, trainval=False, progress=False) -> list[dict]:
     """``_bench_one(task, method, **kw)``, or with ``--resume DIR`` its rows saved there by an
     earlier run of the same settings (nothing is recomputed), else run with its meta-training
     progress saved under DIR (an interrupted run continues where it stopped)."""
     if resume is None:
-        return _bench_one(task, method, **kw)
+        return _bench_one(task, method, **kw, progress=progress)
     settings = dict(kw, task=task.name, n_way=task.n_way, k_shot=task.k_shot,
                     n_query=task.n_query, trainval=trainval, method=method)
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
@@ -213,7 +214,8 @@ def _resumable(resume, task, label, method, kw, trainval=False) -> list[dict]:
                 r[k] = np.asarray(r[k])
         print(f"# {label} {method}: rows from {done}", flush=True)
         return rows
-    rows = _bench_one(task, method, **kw, checkpoint=Path(f"{stem}.progress"))
+    rows = _bench_one(task, method, **kw, checkpoint=Path(f"{stem}.progress"),
+                      progress=progress)
     done.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(f"{stem}.rows.json.tmp")
     tmp.write_text(json.dumps([{k: v.tolist() if isinstance(v, np.ndarray) else v
@@ -335,6 +337,8 @@ def main(argv=None) -> int:
                         help="take only these methods from --choices; the others are selected "
                              "on validation as usual (e.g. scratch only, to compare a new "
                              "NIW-Meta variant against the same scratch row)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar for meta-training (on stderr)")
     parser.add_argument("--resume", default=None, metavar="DIR",
                         help="save each method's meta-training progress and finished rows in "
                              "DIR; the same command run again skips finished methods and "
@@ -404,7 +408,8 @@ def main(argv=None) -> int:
             kw = dict(steps=steps[name], episodes=episodes, seed=args.seed,
                       val_every=args.val_every, select=not args.no_select,
                       train=niw_train if method == "niw" else None, fixed=fixed)
-            for r in _resumable(args.resume, task, label, method, kw, args.trainval):
+            for r in _resumable(args.resume, task, label, method, kw, args.trainval,
+                                not args.no_progress):
                 r["task"] = label
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
@@ -439,9 +444,10 @@ def main(argv=None) -> int:
         r.pop("_errors", None)
     mem_task = args.memory_task or mem_task
     curve = [] if args.no_memory else _memory_curve(mem_task, inner, args.seed)
-    print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")
-    print(f"{'inner':>5} {'NIW MB':>8} {'MAML MB':>8} {'FOMAML MB':>9} {'NIW ms':>7} "
-          f"{'MAML ms':>8} {'FOMAML ms':>9}")
+    if curve:
+        print(f"\nmemory per compiled meta-step vs inner steps ({mem_task}, batch 8)")
+        print(f"{'inner':>5} {'NIW MB':>8} {'MAML MB':>8} {'FOMAML MB':>9} {'NIW ms':>7} "
+              f"{'MAML ms':>8} {'FOMAML ms':>9}")
     for row in curve:
         print(f"{row['inner_steps']:>5} {row['niw_bytes'] / 2**20:>8.2f} "
               f"{row['maml_bytes'] / 2**20:>8.2f} {row['fomaml_bytes'] / 2**20:>9.2f} "

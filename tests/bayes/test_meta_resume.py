@@ -156,7 +156,7 @@ def test_benchmark_resume_recomputes_nothing_that_finished(tmp_path, capsys):
     spec.loader.exec_module(bench)
     argv = ["--tasks", "sinusoid", "--methods", "maml,scratch", "--steps", "sinusoid=4",
             "--episodes", "6", "--val-every", "2", "--no-select", "--no-memory",
-            "--resume", str(tmp_path)]
+            "--no-progress", "--resume", str(tmp_path)]
 
     def figures(out):
         res = json.loads(out.strip().splitlines()[-1])["results"]
