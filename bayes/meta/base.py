@@ -32,6 +32,7 @@ class MetaLearner(NamedTuple):
     init: Callable[[jax.Array], Any]
     step: Callable[[jax.Array, Any, Any], tuple[Any, Any]]
     predict: Callable[[jax.Array, Any, Any], jax.Array]
+    config: Any = None  # the hyper-parameter dataclass it was built from (None: unknown)
 
 
 class Network(NamedTuple):

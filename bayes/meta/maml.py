@@ -102,7 +102,7 @@ def maml(task: Task, config: MAMLConfig = MAMLConfig()) -> MetaLearner:
 
         return jax.vmap(one)(episodes.x_support, episodes.y_support, episodes.x_query)
 
-    return MetaLearner("fomaml" if config.first_order else "maml", init, step, predict)
+    return MetaLearner("fomaml" if config.first_order else "maml", init, step, predict, config)
 
 
 def _point_prediction(task: Task, out: jax.Array) -> jax.Array:
@@ -150,4 +150,4 @@ def scratch(task: Task, config: ScratchConfig = ScratchConfig()) -> MetaLearner:
         keys = jax.random.split(key, episodes.x_support.shape[0])
         return jax.vmap(one)(keys, episodes.x_support, episodes.y_support, episodes.x_query)
 
-    return MetaLearner("scratch", init, step, predict)
+    return MetaLearner("scratch", init, step, predict, config)

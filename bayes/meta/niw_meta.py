@@ -321,4 +321,4 @@ def niw_meta(task: Task, config: NIWMetaConfig = _DEFAULT_CONFIG) -> MetaLearner
             keys, state.params, episodes.x_support, episodes.y_support, episodes.x_query
         )
 
-    return MetaLearner("niw", init, step, predict)
+    return MetaLearner("niw", init, step, predict, config)

@@ -95,4 +95,4 @@ def protonet(task: Task, config: ProtoNetConfig = ProtoNetConfig()) -> MetaLearn
         )
         return jax.nn.softmax(lg, axis=-1)
 
-    return MetaLearner("protonet", init, step, predict)
+    return MetaLearner("protonet", init, step, predict, config)

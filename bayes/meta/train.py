@@ -7,6 +7,7 @@ then runs each device's share of the vmapped episodes and all-reduces the mean l
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,8 @@ def meta_train(
     ``fold_in(key, i)``, so an interrupted and resumed run returns the same state and log
     (``seconds`` aside) as an uninterrupted one, and a finished run is not repeated (a larger
     ``steps`` extends it; a finished run that validated at its last step keeps that
-    validation). The file records a fingerprint (learner, task, batch, the keys, validation
-    settings, plus the caller's ``fingerprint`` fields, e.g. hyper-parameter overrides) and
+    validation). The file records a fingerprint (learner, its config, task, batch, the keys,
+    validation settings, plus the caller's ``fingerprint`` fields) and
     resuming a different run from it raises ``ValueError``. A ``state`` argument is ignored
     when resuming.
 
@@ -216,7 +217,9 @@ def meta_train(
     best, best_score, best_step, val_seconds = state, -np.inf, -1, 0.0
     stamp = None
     if checkpoint is not None:
-        stamp = dict(fingerprint or {}, learner=learner.name, task=task.name,
+        config = (dataclasses.asdict(learner.config)
+                  if dataclasses.is_dataclass(learner.config) else None)
+        stamp = dict(fingerprint or {}, learner=learner.name, config=config, task=task.name,
                      n_way=task.n_way, k_shot=task.k_shot, n_query=task.n_query, batch=batch,
                      key=np.asarray(jax.random.key_data(key)).tolist(),
                      val_every=val_every, val_episodes=val_episodes,

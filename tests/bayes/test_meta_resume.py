@@ -97,6 +97,11 @@ def test_resuming_a_different_run_or_a_bad_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"differs in \['overrides'\]"):
         meta_train(learner, task, key, steps=3, batch=2, checkpoint=ckpt,
                    fingerprint={"overrides": {"inner_steps": 2}})
+    # The learner's own config is part of the fingerprint, whatever the caller passes.
+    other = make_learner("maml", task, inner_steps=1, inner_lr=0.5)
+    with pytest.raises(ValueError, match=r"differs in \['config'\]"):
+        meta_train(other, task, key, steps=3, batch=2, checkpoint=ckpt,
+                   fingerprint={"overrides": {"inner_steps": 1}})
     with pytest.raises(ValueError, match=r"differs in \['key'\]"):
         meta_train(learner, task, jax.random.key(3), steps=3, batch=2, checkpoint=ckpt,
                    fingerprint={"overrides": {"inner_steps": 1}})
@@ -138,7 +143,7 @@ def test_cli_train_resumes_and_refuses_another_run_on_the_same_out(tmp_path, cap
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # Another run on the same --out is refused with the reason; --fresh starts over.
     assert main(args[:-1] + ["inner_steps=2", "--steps", "6", "--out", str(ck)]) == 2
-    assert "differs in ['overrides']" in capsys.readouterr().err
+    assert "differs in ['config', 'overrides']" in capsys.readouterr().err
     assert main(args[:-1] + ["inner_steps=2", "--steps", "2", "--out", str(ck), "--fresh"]) == 0
 
 
