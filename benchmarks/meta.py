@@ -65,75 +65,17 @@ import numpy as np
 
 from bayes.meta.calibration import ci95, episode_accuracy, episode_mse, error_breakdown
 from bayes.meta.cli import load_choices, parse_niw_overrides
+from bayes.meta.selection import select_test_time, test_time_grid  # noqa: F401 (re-export)
 from bayes.meta.tasks import DIGITS_ERROR_KINDS, digits_error_kind, make_task
 from bayes.meta.train import (
     evaluate,
     evaluation_classes,
-    learner_config,
     make_learner,
     meta_train,
     step_memory_bytes,
 )
 
 METHODS = ("niw", "maml", "fomaml", "protonet", "scratch")
-
-
-def test_time_grid(method: str, task, train: dict | None = None) -> list[dict]:
-    """Test-time settings tried on the meta-validation episodes (each method alike).
-
-    Only fields that change prediction, never training: NIW-Meta's prior (mode (n0+3)γ0 or mean
-    n0·γ0, and for regression a tenth of it), predictive (S-sample average or plug-in at mᵢ) and
-    test SGLD run (steps, step size, temperature, burn-in); MAML's and FOMAML's test inner steps;
-    scratch's Adam steps and learning rate. ProtoNet has none. ``train``: the training overrides
-    the learner is built with (a chain that keeps the training burn-in must be longer than it).
-    """
-    if method == "niw":
-        # SGLD (steps, step size, temperature, burn-in); None = the training value.
-        # Chains of 100+ steps also run with half of them as burn-in (the training burn-in of
-        # 2 or 10 states leaves the chain's transient in m̄). Classification also runs at τ = 0
-        # (Adam descent with the Gaussian fit to its second half): at any τ > 0 the Adam
-        # preconditioner random-walks the weights the support barely constrains by ~ε per step
-        # (5-step-chain digits state: val 94.4% after 1000 steps at τ = 1e-4, 98.5% at τ = 0),
-        # which is why longer cold runs never helped. (300 cold steps at τ = 1e-4, tried in
-        # earlier runs, were never chosen and are replaced by 300 at τ = 0.)
-        runs = ([(None, None, None, None), (200, None, None, None), (500, None, None, None),
-                 (200, None, None, 0.5), (500, None, None, 0.5)]
-                if task.kind == "regression"
-                else [(None, None, None, None), (20, None, None, None),
-                      (100, 0.01, 1e-4, None), (100, 0.01, 1e-4, 0.5),
-                      (100, 0.01, 0.0, 0.5), (300, 0.01, 0.0, 0.5)])
-        # A chain that keeps the training burn-in must be longer than it (digits: 25 of 50).
-        burnin = learner_config(method, task, **(train or {})).burnin
-        runs = [dict(test_sgld_steps=t, test_sgld_step_size=e, test_temperature=c,
-                     test_burnin=f) for t, e, c, f in runs
-                if t is None or f is not None or t > burnin]
-        # Regression also tries a tempered test prior (a tenth of the precision): the training
-        # objective's weight samples push n0·γ0 up, and that prior then shrinks the support fit.
-        scales = (1.0, 0.1) if task.kind == "regression" else (1.0,)
-        return [dict(test_prior=p, test_prior_scale=s, test_predictive=q, **r)
-                for p in ("mode", "expected") for s in scales for q in ("samples", "mean")
-                for r in runs]
-    if method in ("maml", "fomaml"):
-        inner = learner_config(method, task).inner_steps
-        return [dict(test_steps=n) for n in (inner, 2 * inner, 4 * inner)]
-    if method == "scratch":
-        return [dict(steps=n, learning_rate=lr) for n in (100, 300, 1000)
-                for lr in (3e-3, 1e-2, 3e-2)]
-    return [{}]
-
-
-def _select_test_time(method, task, state, seed, val_episodes=200, train=None):
-    """The grid point with the best score on ``val_episodes`` meta-validation episodes."""
-    sign = 1.0 if task.kind == "classification" else -1.0
-    best, best_score = {}, -float("inf")
-    for over in test_time_grid(method, task, train):
-        learner = make_learner(method, task, **(train or {}), **over)
-        m, _, _ = evaluate(learner, state, task, jax.random.key(seed + 12345),
-                           episodes=val_episodes, batch=100, split="val")
-        score = sign * (m["accuracy"] if task.kind == "classification" else m["mse"])
-        if score > best_score:
-            best, best_score = over, score
-    return best, sign * best_score
 
 
 def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, train=None,
@@ -169,7 +111,7 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
     rows = []
     chosen, val_score = (dict(fixed["test_time"]) if fixed else {}, None)
     if select:
-        chosen, val_score = _select_test_time(method, task, state, seed, train=train)
+        chosen, val_score, _ = select_test_time(method, task, state, seed, train=train)
     variants = [(method, make_learner(method, task, **train, **chosen), chosen)]
     if method == "niw":
         # The same trained state with the paper's test time (NIW mode prior, S-sample average,

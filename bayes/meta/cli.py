@@ -4,6 +4,7 @@
     probtree meta train ... --val-every 250      # keep the best state on meta-validation
     probtree meta eval --checkpoint runs/niw_sin.msgpack --episodes 600
     probtree meta eval --method scratch --task letter      # no checkpoint: the untrained learner
+    probtree meta eval --checkpoint runs/niw_sin.msgpack --select-test-time   # the benchmark's
 
 Both print a readable table, then one JSON object as the last line (eval: ``accuracy``, ``ci95``,
 ``ece``, ``nll`` for classification; ``mse``, ``ci95``, ``nll`` for regression).
@@ -165,8 +166,23 @@ def _eval(args: argparse.Namespace) -> int:
             raise ValueError("eval: give --checkpoint, or --method and --task")
         meta = {"method": args.method, "task": args.task}
         task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)
-        learner = make_learner(args.method, task, **parse_overrides(args.set))
+        overrides = parse_overrides(args.set)
+        learner = make_learner(args.method, task, **overrides)
         state = learner.init(jax.random.key(args.seed))
+    chosen = {}
+    if args.select_test_time:
+        from bayes.meta.selection import select_test_time
+
+        chosen, score, scores = select_test_time(
+            meta["method"], task, state, args.seed, val_episodes=args.val_episodes,
+            train=overrides, progress=not args.no_progress)
+        metric = "accuracy" if task.kind == "classification" else "mse"
+        print(f"test-time grid on {args.val_episodes} meta-validation episodes ({metric}):")
+        for over, s in scores:
+            mark = "*" if over == chosen else " "
+            shown = [f"{k.removeprefix('test_')}={v}" for k, v in over.items() if v is not None]
+            print(f" {mark} {s:.4f}  " + (" ".join(shown) or "(the learner's own)"))
+        learner = make_learner(meta["method"], task, **{**overrides, **chosen})
     metrics, probs, labels = evaluate(
         learner, state, task, jax.random.key(args.seed + 1), episodes=args.episodes,
         split=args.split,
@@ -180,7 +196,9 @@ def _eval(args: argparse.Namespace) -> int:
         title = f"{meta['method']} {task.name}"
         path = reliability_diagram(probs, labels, args.diagram, title=title)
         print(f"reliability diagram written to {path}")
-    print(json.dumps(dict(method=meta["method"], task=task.name, split=args.split, **metrics)))
+    extra = dict(test_time=chosen, val_score=score) if args.select_test_time else {}
+    print(json.dumps(dict(method=meta["method"], task=task.name, split=args.split, **metrics,
+                          **extra)))
     return 0
 
 
@@ -223,5 +241,12 @@ def register(subparsers) -> None:
     ev.add_argument("--episodes", type=int, default=600, help="test episodes (default 600)")
     ev.add_argument("--split", choices=("train", "val", "test"), default="test")
     ev.add_argument("--diagram", default=None, help="PNG path for a reliability diagram")
+    ev.add_argument("--select-test-time", action="store_true",
+                    help="first choose the test-time settings on meta-validation episodes from "
+                         "the benchmark's grid (bayes.meta.selection; replaces --set's "
+                         "test-time fields it covers)")
+    ev.add_argument("--val-episodes", type=int, default=200,
+                    help="meta-validation episodes for --select-test-time (default 200)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(ev)
     ev.set_defaults(func=_eval)

@@ -203,3 +203,36 @@ def test_cli_eval_applies_set_and_k_shot_on_top_of_a_checkpoint(tmp_path, capsys
     assert evaluate("--k-shot", "1")["nll"] != base["nll"]
     assert main(["meta", "eval", "--checkpoint", str(ck), "--task", "digits"]) == 2
     assert "trained with 'letter'" in capsys.readouterr().err
+
+
+def test_cli_eval_selects_the_test_time_on_validation(tmp_path, capsys):
+    import json
+
+    from bayes.meta.selection import select_test_time, test_time_grid
+    from probtree.cli import main
+
+    ck = tmp_path / "m.msgpack"
+    assert main(["meta", "train", "--method", "maml", "--task", "letter", "--steps", "2",
+                 "--no-progress", "--out", str(ck)]) == 0
+    capsys.readouterr()
+    assert main(["meta", "eval", "--checkpoint", str(ck), "--episodes", "10",
+                 "--select-test-time", "--val-episodes", "12", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    last = json.loads(out.strip().splitlines()[-1])
+    task = make_task("letter")
+    grid = test_time_grid("maml", task)
+    assert last["test_time"] in grid and out.count("  steps=") == len(grid)
+    # The same choice as the library function on the same validation episodes, and the same
+    # test figures as evaluating with that setting directly.
+    from bayes.meta.checkpoint import load_checkpoint
+
+    learner = make_learner("maml", task)
+    state, _ = load_checkpoint(ck, learner.init(jax.random.key(0)))
+    chosen, score, scores = select_test_time("maml", task, state, 0, val_episodes=12)
+    assert chosen == last["test_time"] and score == pytest.approx(last["val_score"], abs=1e-12)
+    assert score == max(s for _, s in scores)
+    (name, value), = chosen.items()
+    assert main(["meta", "eval", "--checkpoint", str(ck), "--episodes", "10",
+                 "--set", f"{name}={value}"]) == 0
+    direct = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert direct["accuracy"] == last["accuracy"] and direct["nll"] == last["nll"]
