@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -405,4 +406,11 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("interrupted" + ("; the same command resumes from --resume's folder"
+                               if "--resume" in " ".join(sys.argv) else
+                               " (run with --resume DIR to make a rerun resume)"),
+              file=sys.stderr)
+        raise SystemExit(130) from None
