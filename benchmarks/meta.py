@@ -112,7 +112,8 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
     rows = []
     chosen, val_score = (dict(fixed["test_time"]) if fixed else {}, None)
     if select:
-        chosen, val_score, _ = select_test_time(method, task, state, seed, train=train)
+        chosen, val_score, _ = select_test_time(method, task, state, seed, train=train,
+                                                progress=progress)
     variants = [(method, make_learner(method, task, **train, **chosen), chosen)]
     if method == "niw":
         # The same trained state with the paper's test time (NIW mode prior, S-sample average,
