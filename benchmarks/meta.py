@@ -100,7 +100,6 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
         start = time.perf_counter()
         state, log = meta_train(learner, task, jax.random.fold_in(key, 1), steps=steps,
                                 state=state, val_every=val_every, checkpoint=checkpoint,
-                                fingerprint={"method": method, "train": train},
                                 progress=progress)
         jax.block_until_ready(state)
         val_s = log[-1]["val_seconds"] if val_every else 0.0

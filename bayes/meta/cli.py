@@ -102,21 +102,22 @@ def _train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)
     learner = make_learner(args.method, task, **overrides)
-    progress = Path(str(args.out) + ".progress") if args.out else None
-    if progress is not None and args.fresh:
-        progress.unlink(missing_ok=True)
-    if progress is not None and progress.exists():
-        print(f"resuming from {progress} (--fresh starts afresh)")
+    progress_file = Path(str(args.out) + ".progress") if args.out else None
+    if progress_file is not None and args.fresh:
+        progress_file.unlink(missing_ok=True)
+    if progress_file is not None and progress_file.exists():
+        print(f"resuming from {progress_file} (--fresh starts afresh)")
     try:
         state, log = meta_train(
             learner, task, jax.random.key(args.seed), steps=args.steps, batch=args.batch,
             log_every=max(1, args.steps // 10), val_every=args.val_every,
-            val_episodes=args.val_episodes, checkpoint=progress,
+            val_episodes=args.val_episodes, checkpoint=progress_file,
             checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-            fingerprint={"method": args.method, "overrides": overrides, "seed": args.seed},
+            # The learner's config already covers these; named, they make a refusal readable.
+            fingerprint={"overrides": overrides},
         )
     except KeyboardInterrupt:
-        if progress is None:
+        if progress_file is None:
             print("interrupted; nothing saved (give --out to make a run resumable)")
         return 130
     steps = [r for r in log if "step" in r]

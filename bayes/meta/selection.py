@@ -92,8 +92,8 @@ def select_test_time(
         learner = make_learner(method, task, **{**(train or {}), **over})
         m, _, _ = evaluate(learner, state, task, jax.random.key(seed + 12345),
                            episodes=val_episodes, batch=min(100, val_episodes), split="val")
-        score = sign * (m["accuracy"] if task.kind == "classification" else m["mse"])
-        scores.append((over, sign * score))
-        if score > best_score:
-            best, best_score = over, score
+        score = m["accuracy"] if task.kind == "classification" else m["mse"]
+        scores.append((over, score))
+        if sign * score > best_score:
+            best, best_score = over, sign * score
     return best, sign * best_score, scores

@@ -188,9 +188,8 @@ def meta_train(
     (``seconds`` aside) as an uninterrupted one, and a finished run is not repeated (a larger
     ``steps`` extends it; a finished run that validated at its last step keeps that
     validation). The file records a fingerprint (learner, its config, task, batch, the keys,
-    validation settings, plus the caller's ``fingerprint`` fields) and
-    resuming a different run from it raises ``ValueError``. A ``state`` argument is ignored
-    when resuming.
+    validation settings, plus the caller's ``fingerprint`` fields) and resuming a different
+    run from it raises ``ValueError``. A ``state`` argument is ignored when resuming.
 
     Args:
         progress: show a tqdm bar (loss and the last validation score).
@@ -306,8 +305,6 @@ def evaluate(
     Raises:
         ValueError: ``episodes`` or ``batch`` below 1, or an unknown ``split``.
     """
-    if episodes < 1 or batch < 1:
-        raise ValueError(f"episodes, batch: expected >= 1, got {episodes}, {batch}")
     preds, targets = [], []
     for b, k_data, k_pred in _eval_batches(key, episodes, batch):
         eps = task.sample(k_data, b, split)
@@ -321,7 +318,13 @@ def evaluate(
 
 def _eval_batches(key, episodes, batch):
     """(batch size, data key, prediction key) of each evaluation batch: one key stream shared by
-    :func:`evaluate` and :func:`evaluation_classes`."""
+    :func:`evaluate` and :func:`evaluation_classes`.
+
+    Raises:
+        ValueError: ``episodes`` or ``batch`` below 1 (on the first iteration).
+    """
+    if episodes < 1 or batch < 1:
+        raise ValueError(f"episodes, batch: expected >= 1, got {episodes}, {batch}")
     for i in range(0, episodes, batch):
         k_data, k_pred = jax.random.split(jax.random.fold_in(key, i))
         yield min(batch, episodes - i), k_data, k_pred
@@ -333,8 +336,6 @@ def evaluation_classes(
     """Dataset class of each episode label ``(episodes, n_way)`` of the episodes
     :func:`evaluate` draws with the same arguments (for error analyses by class, e.g.
     :func:`bayes.meta.calibration.error_breakdown`)."""
-    if episodes < 1 or batch < 1:
-        raise ValueError(f"episodes, batch: expected >= 1, got {episodes}, {batch}")
     return np.concatenate([np.asarray(task.episode_classes(k, b, split))
                            for b, k, _ in _eval_batches(key, episodes, batch)])
 
