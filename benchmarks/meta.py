@@ -139,14 +139,15 @@ def _bench_one(task, method, steps, episodes, seed, val_every=0, select=True, tr
     return rows
 
 
-def _resumable(resume, task, label, method, kw, trainval=False, progress=False) -> list[dict]:
+def _resumable(resume, task, label, method, kw, trainval=False, progress=False,
+               task_kw=None) -> list[dict]:
     """``_bench_one(task, method, **kw)``, or with ``--resume DIR`` its rows saved there by an
     earlier run of the same settings (nothing is recomputed), else run with its meta-training
     progress saved under DIR (an interrupted run continues where it stopped)."""
     if resume is None:
         return _bench_one(task, method, **kw, progress=progress)
     settings = dict(kw, task=task.name, n_way=task.n_way, k_shot=task.k_shot,
-                    n_query=task.n_query, trainval=trainval, method=method)
+                    n_query=task.n_query, trainval=trainval, method=method, **(task_kw or {}))
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     stem = Path(resume) / f"{label}-{method}-{digest}"
     done = Path(f"{stem}.rows.json")
@@ -289,6 +290,10 @@ def main(argv=None) -> int:
     parser.add_argument("--trainval", action="store_true",
                         help="meta-train the classification tasks on train + val classes "
                              "(needs --choices: val cannot select what trained on it)")
+    parser.add_argument("--digits-per-episode", type=int, default=None, metavar="N",
+                        help="digits: meta-train episodes draw their classes from N digits (2: "
+                             "the structure of the val and test episodes); default: uniformly "
+                             "from all 24 training classes")
     args = parser.parse_args(argv)
     try:
         niw_train = parse_niw_overrides(args.niw_train, train=True)
@@ -337,8 +342,14 @@ def main(argv=None) -> int:
         classification = task.kind == "classification"
         if args.shots is not None and classification:
             label = f"{name}-{args.shots}shot"
-        if classification and (args.shots is not None or args.trainval):
-            task = make_task(name, k_shot=args.shots, trainval=args.trainval)
+        task_kw = {}
+        if name == "digits" and args.digits_per_episode is not None:
+            task_kw = {"digits_per_episode": args.digits_per_episode}
+        if classification and (args.shots is not None or args.trainval or task_kw):
+            try:
+                task = make_task(name, k_shot=args.shots, trainval=args.trainval, **task_kw)
+            except ValueError as err:
+                parser.error(str(err))
         for method in args.methods.split(","):
             if method == "protonet" and not classification:
                 continue
@@ -352,7 +363,7 @@ def main(argv=None) -> int:
                       val_every=args.val_every, select=not args.no_select,
                       train=niw_train if method == "niw" else None, fixed=fixed)
             for r in _resumable(args.resume, task, label, method, kw, args.trainval,
-                                not args.no_progress):
+                                not args.no_progress, task_kw):
                 r["task"] = label
                 results.append(r)
                 score = r.get("accuracy", r.get("mse"))
@@ -397,7 +408,7 @@ def main(argv=None) -> int:
               f"{row['niw_ms']:>7.1f} {row['maml_ms']:>8.1f} {row['fomaml_ms']:>9.1f}")
     print(json.dumps({"quick": args.quick, "devices": str(jax.devices()), "niw_train": niw_train,
                       "choices": args.choices, "choices_methods": args.choices_methods,
-                      "trainval": args.trainval,
+                      "trainval": args.trainval, "digits_per_episode": args.digits_per_episode,
                       "results": results,
                       "paired_vs_scratch": paired,
                       "errors_by_kind": kinds,

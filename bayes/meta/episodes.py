@@ -54,10 +54,18 @@ class ClassEpisodeSampler:
         n_way: classes per episode.
         k_shot: support examples per class.
         n_query: query examples per class.
+        groups: optional group id of each class (e.g. the digit of a rotated-digit class). With
+            ``groups_per_episode`` set, an episode first draws that many distinct groups
+            (uniformly), then ``n_way`` distinct classes uniformly among their classes, so
+            episodes hold classes of few groups, as a split with few groups has them.
+        groups_per_episode: number of groups per episode (needs ``groups``); ``None`` draws the
+            ``n_way`` classes uniformly from the whole split (the standard sampler).
 
     Raises:
-        ValueError: if a class has fewer than ``k_shot + n_query`` examples or the split has fewer
-            than ``n_way`` classes.
+        ValueError: if a class has fewer than ``k_shot + n_query`` examples, the split has fewer
+            than ``n_way`` classes, or ``groups``/``groups_per_episode`` are inconsistent (wrong
+            length, more groups asked than exist, or some choice of groups with fewer than
+            ``n_way`` classes).
 
     Example:
         >>> s = ClassEpisodeSampler(np.eye(6), np.repeat([0, 1, 2], 2), [0, 1, 2], 2, 1, 1)
@@ -65,7 +73,10 @@ class ClassEpisodeSampler:
         (4, 2, 6)
     """
 
-    def __init__(self, x: ArrayLike, y: ArrayLike, classes, n_way: int, k_shot: int, n_query: int):
+    def __init__(
+        self, x: ArrayLike, y: ArrayLike, classes, n_way: int, k_shot: int, n_query: int,
+        groups=None, groups_per_episode: int | None = None,
+    ):
         x = np.asarray(x, dtype=np.float32)
         y = np.asarray(y)
         classes = [int(c) for c in classes]
@@ -89,38 +100,77 @@ class ClassEpisodeSampler:
         self.classes = jnp.asarray(classes, dtype=jnp.int32)
         self.n_way, self.k_shot, self.n_query = n_way, k_shot, n_query
         self.n_classes = len(classes)
+        self.groups, self.grouping = _group_table(classes, groups, groups_per_episode, n_way)
 
     def sample(self, key: jax.Array, batch: int) -> Episodes:
         """Draws ``batch`` episodes (jit-compatible; ``batch`` is static)."""
         return _sample_class_episodes(
-            key, self.x, self.table, batch, self.n_way, self.k_shot, self.n_query
+            key, self.x, self.table, self.groups, batch, self.n_way, self.k_shot, self.n_query,
+            self.grouping,
         )
 
     def episode_classes(self, key: jax.Array, batch: int) -> jax.Array:
         """Dataset label of each episode label, ``(batch, n_way)`` int32, for the episodes
         ``sample(key, batch)`` draws: entry ``[b, j]`` is the class relabelled ``j`` in episode
         ``b`` (for error analyses by class, e.g. which confusions a method makes)."""
-        return self.classes[_episode_class_rows(key, self.table.shape[0], batch, self.n_way)]
+        return self.classes[_episode_class_rows(
+            key, self.groups, self.n_classes, batch, self.n_way, self.grouping)]
 
 
-def _choose_classes(k_cls, n_classes, n_way):
-    return jax.random.choice(k_cls, n_classes, (n_way,), replace=False)
+def _group_table(classes, groups, groups_per_episode, n_way):
+    """Validates the class groups. Returns each class's group index ``(n_classes,)`` and the
+    static ``(n_groups, groups_per_episode)``, or ``(None, None)`` for the ungrouped sampler."""
+    if groups is None:
+        if groups_per_episode is not None:
+            raise ValueError("groups_per_episode: needs groups (the group of each class)")
+        return None, None
+    groups = list(groups)
+    if len(groups) != len(classes):
+        raise ValueError(f"groups: expected one group per class ({len(classes)}), got "
+                         f"{len(groups)}")
+    names = sorted(set(groups))
+    index = np.array([names.index(g) for g in groups], dtype=np.int32)
+    if groups_per_episode is None:
+        return None, None
+    if not 1 <= groups_per_episode <= len(names):
+        raise ValueError(f"groups_per_episode: expected 1..{len(names)} (the split's groups), "
+                         f"got {groups_per_episode}")
+    sizes = np.sort(np.bincount(index))
+    if sizes[:groups_per_episode].sum() < n_way:
+        raise ValueError(f"groups_per_episode: {groups_per_episode} groups can hold only "
+                         f"{sizes[:groups_per_episode].sum()} classes; n_way = {n_way}")
+    return jnp.asarray(index), (len(names), int(groups_per_episode))
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _episode_class_rows(key, n_classes, batch, n_way):
+def _choose_classes(k_cls, n_classes, n_way, groups=None, grouping=None):
+    if grouping is None:
+        return jax.random.choice(k_cls, n_classes, (n_way,), replace=False)
+    n_groups, groups_per_episode = grouping
+    k_grp, k_in = jax.random.split(k_cls)
+    # Random order of the group ids; the first ``groups_per_episode`` are this episode's.
+    rank = jnp.argsort(jax.random.uniform(k_grp, (n_groups,)))
+    chosen = jnp.zeros(n_groups, bool).at[rank[:groups_per_episode]].set(True)
+    scores = jnp.where(chosen[groups], jax.random.uniform(k_in, (n_classes,)), 2.0)
+    return jnp.argsort(scores)[:n_way]
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _episode_class_rows(key, groups, n_classes, batch, n_way, grouping):
     """The table rows ``(batch, n_way)`` :func:`_sample_class_episodes` picks for ``key``."""
-    return jax.vmap(lambda k: _choose_classes(jax.random.split(k)[0], n_classes, n_way))(
+    return jax.vmap(lambda k: _choose_classes(
+        jax.random.split(k)[0], n_classes, n_way, groups, grouping))(
         jax.random.split(key, batch))
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
-def _sample_class_episodes(key, x, table, batch, n_way, k_shot, n_query) -> Episodes:
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8))
+def _sample_class_episodes(
+    key, x, table, groups, batch, n_way, k_shot, n_query, grouping
+) -> Episodes:
     need = k_shot + n_query
 
     def one(k):
         k_cls, k_ex = jax.random.split(k)
-        cls = _choose_classes(k_cls, table.shape[0], n_way)
+        cls = _choose_classes(k_cls, table.shape[0], n_way, groups, grouping)
         rows = table[cls]  # (n_way, width)
         scores = jax.random.uniform(k_ex, rows.shape)
         scores = jnp.where(rows >= 0, scores, 2.0)

@@ -131,7 +131,7 @@ def digits_error_kind(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def make_task(
     name: str, *, n_way: int = 5, k_shot: int | None = None, n_query: int | None = None,
-    trainval: bool = False,
+    trainval: bool = False, digits_per_episode: int | None = None,
 ) -> Task:
     """Builds a benchmark task by name (one of :data:`TASKS`).
 
@@ -145,10 +145,21 @@ def make_task(
     test-time settings have been fixed on val (the val sampler is unchanged, so validating such a
     task would score classes it trained on).
 
+    ``digits_per_episode`` (digits only): each meta-train episode first draws this many digits,
+    then its ``n_way`` classes among their rotations, so meta-training episodes have the
+    structure of the val and test episodes, whose splits hold two digits each (every 5-way test
+    episode holds one digit in at least three rotations, two of them 180° apart). ``None``: the
+    standard sampler, ``n_way`` classes uniformly from the 24 training classes. The val and test
+    samplers are unchanged.
+
     Raises:
-        ValueError: unknown ``name``, ``trainval`` for a regression task, or sizes the data
-            cannot serve.
+        ValueError: unknown ``name``, ``trainval`` for a regression task, ``digits_per_episode``
+            for another task or one the training digits cannot serve, or sizes the data cannot
+            serve.
     """
+    if digits_per_episode is not None and name != "digits":
+        raise ValueError(f"digits_per_episode: only the digits task has digits; got {name!r} "
+                         "(expected digits_per_episode=None)")
     if name in ("sinusoid", "sineline"):
         k = 10 if k_shot is None else k_shot
         q = 10 if n_query is None else n_query
@@ -179,4 +190,9 @@ def make_task(
     k = 5 if k_shot is None else k_shot
     q = 10 if n_query is None else n_query
     samplers = {s: ClassEpisodeSampler(x, y, c, n_way, k, q).sample for s, c in splits.items()}
+    if digits_per_episode is not None:
+        train = list(splits["train"])
+        samplers["train"] = ClassEpisodeSampler(
+            x, y, train, n_way, k, q, groups=[c // 4 for c in train],
+            groups_per_episode=digits_per_episode).sample
     return Task(name, "classification", n_way, k, q, samplers, backbone)

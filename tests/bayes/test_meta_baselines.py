@@ -296,6 +296,59 @@ def test_trainval_task_meta_trains_on_val_classes_too(key):
         make_task("sinusoid", trainval=True)
 
 
+def test_grouped_sampler_draws_classes_of_the_chosen_groups_uniformly(key):
+    """With ``groups_per_episode`` every episode's classes come from that many groups, each
+    group is chosen equally often, and within the chosen groups each class is equally likely
+    (chi-square-free check: frequencies within 4 binomial standard deviations)."""
+    y = np.repeat(np.arange(12), 9)
+    x = np.stack([np.arange(y.size), y], axis=1).astype(np.float32)
+    split = list(range(12))
+    groups = [c // 4 for c in split]  # three groups of four classes, like digits x rotations
+    sampler = ClassEpisodeSampler(x, y, split, 5, 1, 1, groups=groups, groups_per_episode=2)
+    n = 3000
+    eps, classes = sampler.sample(key, n), np.asarray(sampler.episode_classes(key, n))
+    np.testing.assert_array_equal(  # episode_classes replays the grouped draw
+        np.take_along_axis(classes, np.asarray(eps.y_support), 1),
+        np.asarray(eps.x_support)[..., 1].astype(int))
+    assert all(len(set(r.tolist())) == 5 for r in classes)  # distinct classes
+    assert all(len(set((r // 4).tolist())) == 2 for r in classes)  # 5 of 8: both groups used
+    pairs = np.bincount([sum(1 << int(g) for g in set(r // 4)) for r in classes], minlength=8)
+    p, sd = 1 / 3, np.sqrt(n * (1 / 3) * (2 / 3))  # each pair of groups equally likely
+    for mask in (0b011, 0b101, 0b110):
+        assert abs(pairs[mask] - n * p) < 4 * sd
+    counts = np.bincount(classes.ravel(), minlength=12)  # each class in 5/12 of episodes
+    sd = np.sqrt(n * (5 / 12) * (7 / 12))
+    np.testing.assert_array_less(np.abs(counts - n * 5 / 12), 4 * sd)
+    with pytest.raises(ValueError, match="groups_per_episode: needs groups"):
+        ClassEpisodeSampler(x, y, split, 5, 1, 1, groups_per_episode=2)
+    with pytest.raises(ValueError, match="groups: expected one group per class"):
+        ClassEpisodeSampler(x, y, split, 5, 1, 1, groups=[0, 1], groups_per_episode=2)
+    with pytest.raises(ValueError, match="can hold only 4 classes"):
+        ClassEpisodeSampler(x, y, split, 5, 1, 1, groups=groups, groups_per_episode=1)
+    with pytest.raises(ValueError, match=r"expected 1\.\.3"):
+        ClassEpisodeSampler(x, y, split, 5, 1, 1, groups=groups, groups_per_episode=4)
+
+
+def test_digits_per_episode_shapes_only_the_meta_train_split(key):
+    """``digits_per_episode=2`` meta-trains on episodes of two digits (the structure of every
+    val and test episode); the standard sampler rarely draws one (a 5-of-24 draw holds exactly
+    two digits with probability C(6,2)·C(8,5)/C(24,5) = 2.0%), and val/test are unchanged."""
+    grouped, plain = make_task("digits", digits_per_episode=2), make_task("digits")
+    n = 2000
+    two = np.array([len(set((r // 4).tolist())) for r in
+                    np.asarray(grouped.episode_classes(key, n, "train"))])
+    assert (two == 2).all()
+    assert set(np.asarray(grouped.episode_classes(key, n, "train")).ravel()) == set(range(24))
+    ndig = np.array([len(set((r // 4).tolist())) for r in
+                     np.asarray(plain.episode_classes(key, n, "train"))])
+    assert (ndig == 2).mean() < 0.05
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(grouped.episode_classes(key, 8, split),
+                                      plain.episode_classes(key, 8, split))
+    with pytest.raises(ValueError, match="digits_per_episode"):
+        make_task("letter", digits_per_episode=2)
+
+
 def test_load_choices_keeps_tuned_rows_and_rejects_bad_files(tmp_path):
     from bayes.meta.cli import load_choices
 
