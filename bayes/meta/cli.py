@@ -100,8 +100,12 @@ def load_choices(path: str) -> dict[tuple[str, str], dict]:
 
 def _train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
-    task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot)
+    task = make_task(args.task, n_way=args.n_way, k_shot=args.k_shot,
+                     digits_per_episode=args.digits_per_episode)
     learner = make_learner(args.method, task, **overrides)
+    # Only when set, so the progress of runs started before the flag existed still resumes.
+    task_stamp = ({} if args.digits_per_episode is None
+                  else {"digits_per_episode": args.digits_per_episode})
     progress_file = Path(str(args.out) + ".progress") if args.out else None
     if progress_file is not None and args.fresh:
         progress_file.unlink(missing_ok=True)
@@ -114,7 +118,7 @@ def _train(args: argparse.Namespace) -> int:
             val_episodes=args.val_episodes, checkpoint=progress_file,
             checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
             # The learner's config already covers these; named, they make a refusal readable.
-            fingerprint={"overrides": overrides},
+            fingerprint={"overrides": overrides, **task_stamp},
         )
     except KeyboardInterrupt:
         if progress_file is None:
@@ -133,7 +137,8 @@ def _train(args: argparse.Namespace) -> int:
             + f"; kept step {log[-1]['selected_step']}")
     meta = {"method": args.method, "task": args.task, "n_way": args.n_way,
             "k_shot": args.k_shot, "overrides": overrides, "steps": args.steps,
-            "batch": args.batch, "seed": args.seed, "val_every": args.val_every}
+            "batch": args.batch, "seed": args.seed, "val_every": args.val_every,
+            "digits_per_episode": args.digits_per_episode}
     if args.out:
         save_checkpoint(args.out, state, meta)
         print(f"checkpoint written to {args.out}")
@@ -232,6 +237,10 @@ def register(subparsers) -> None:
                             "keep the last)")
     train.add_argument("--val-episodes", type=int, default=200,
                        help="meta-validation episodes per check (default 200)")
+    train.add_argument("--digits-per-episode", type=int, default=None, metavar="N",
+                       help="digits: meta-train episodes draw their classes from N digits (2: "
+                            "the structure of the val and test episodes; default: uniformly "
+                            "from the 24 training classes)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(train)
     train.set_defaults(func=_train)

@@ -186,6 +186,24 @@ def test_cli_train_then_eval_prints_json(tmp_path, capsys):
     assert (tmp_path / "rel.png").stat().st_size > 1000
 
 
+def test_cli_train_digits_per_episode_is_recorded_and_refused_elsewhere(tmp_path, capsys):
+    from probtree.cli import main
+
+    ck = tmp_path / "d.msgpack"
+    assert main(["meta", "train", "--method", "protonet", "--task", "digits", "--steps", "2",
+                 "--digits-per-episode", "2", "--out", str(ck), "--no-progress"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["digits_per_episode"] == 2
+    assert json.loads((tmp_path / "d.msgpack.json").read_text())["digits_per_episode"] == 2
+    # Resuming the same --out without the flag is another run: refused, naming the field.
+    assert main(["meta", "train", "--method", "protonet", "--task", "digits", "--steps", "2",
+                 "--out", str(ck), "--no-progress"]) != 0
+    assert "digits_per_episode" in capsys.readouterr().err
+    assert main(["meta", "train", "--method", "protonet", "--task", "letter", "--steps", "1",
+                 "--digits-per-episode", "2", "--no-progress"]) != 0
+    assert "digits_per_episode" in capsys.readouterr().err
+
+
 def test_niw_override_flags_parse_values_and_reject_the_other_kind():
     from bayes.meta.cli import parse_niw_overrides
 
