@@ -189,10 +189,10 @@ def make_task(
         splits["train"] = [*splits["train"], *splits["val"]]
     k = 5 if k_shot is None else k_shot
     q = 10 if n_query is None else n_query
-    samplers = {s: ClassEpisodeSampler(x, y, c, n_way, k, q).sample for s, c in splits.items()}
-    if digits_per_episode is not None:
-        train = list(splits["train"])
-        samplers["train"] = ClassEpisodeSampler(
-            x, y, train, n_way, k, q, groups=[c // 4 for c in train],
-            groups_per_episode=digits_per_episode).sample
+    # digits_per_episode groups the meta-train classes by digit (class 4·digit + r).
+    grouped = {"train": dict(groups=[c // 4 for c in splits["train"]],
+                             groups_per_episode=digits_per_episode)
+               } if digits_per_episode is not None else {}
+    samplers = {s: ClassEpisodeSampler(x, y, c, n_way, k, q, **grouped.get(s, {})).sample
+                for s, c in splits.items()}
     return Task(name, "classification", n_way, k, q, samplers, backbone)
